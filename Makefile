@@ -1,0 +1,100 @@
+# ivs-syncd - see README.md. `make run` and `make test` are all a newcomer types.
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BUILD     ?= build
+CC        ?= cc
+PKGS      := libevent libcurl openssl json-c libpq
+PYTHON    ?= /usr/bin/python3
+TESTDATA  ?= $(abspath $(firstword $(wildcard ../shared/testdata) $(wildcard $(CURDIR)/../shared/testdata)))
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+GIT_REV    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+           -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \
+           -DIVS_VERSION='"$(VERSION)"' -DIVS_GIT_REV='"$(GIT_REV)"' -MMD -MP
+LDLIBS  += $(PKG_LIBS) -lm
+
+SRCS      := $(sort $(wildcard src/*.c))
+OBJS      := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIB_OBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/%)
+BIN       := $(BUILD)/ivs-syncd
+
+.PHONY: all deps test unit integration asan lint format format-check install clean run \
+        bench-ingest bench-reconcile fuzz valgrind test-faults soak
+
+all: $(BIN)
+
+deps:
+	@sh infra/setup-debian.sh
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -c $< -o $@
+
+$(BUILD)/libivs.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/obj/main.o $(BUILD)/libivs.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test_%: $(BUILD)/obj/tests/test_%.o $(BUILD)/obj/tests/t_util.o $(BUILD)/libivs.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests, then integration tests (real PostgreSQL, the real binary, a fake IVS).
+test: deps
+	@$(MAKE) --no-print-directory all $(TEST_BINS)
+	@$(MAKE) --no-print-directory unit integration
+
+unit: $(TEST_BINS)
+	@$(PYTHON) tests/run_unit.py $(TEST_BINS) -- "$(TESTDATA)"
+
+integration: $(BIN)
+	@IVS_SYNCD_BIN=$(abspath $(BIN)) IVS_TESTDATA="$(TESTDATA)" \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+# The whole suite under AddressSanitizer + UBSan (separate build dir).
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" IVS_ASAN=1 test
+
+lint:
+	@clang-format --dry-run --Werror src/*.c include/*.h tests/unit/*.c tests/unit/*.h
+	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr --std=c11 -D__GNUC__ -Iinclude --suppress=missingIncludeSystem src tests/unit
+	@sh tests/checksrc.sh
+	@echo "lint: clean"
+
+format:
+	clang-format -i src/*.c include/*.h tests/unit/*.c tests/unit/*.h
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ivs-syncd/sql \
+	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ivs-syncd
+	install -m 0644 infra/sql/*.sql $(DESTDIR)$(PREFIX)/share/ivs-syncd/sql/
+	if [ -f doc/ivs-syncd.8 ]; then install -m 0644 doc/ivs-syncd.8 $(DESTDIR)$(PREFIX)/share/man/man8/; fi
+	if [ -f infra/systemd/ivs-syncd.service ]; then \
+	  sed 's|/usr/local/bin/ivs-syncd|$(PREFIX)/bin/ivs-syncd|g' infra/systemd/ivs-syncd.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/ivs-syncd.service; fi
+
+# Start a project-local PostgreSQL under ./var and ivs-syncd on 127.0.0.1:8080.
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh infra/run-local.sh $(abspath $(BIN))
+
+clean:
+	rm -rf build build-asan
+
+-include $(OBJS:.o=.d) $(wildcard $(BUILD)/obj/tests/*.d)

@@ -1,0 +1,41 @@
+/*
+ * arn: strict parsing of Amazon IVS channel ARNs.
+ *
+ *   arn:<partition>:ivs:<region>:<account>:channel/<id>
+ *
+ * partition: "aws", "aws-cn" or "aws-us-gov", and the region must belong to it
+ * ("cn-..." only in aws-cn, "us-gov-..." only in aws-us-gov); region: lowercase
+ * like "us-east-1" (two letters, one or more "-word" parts, "-" and 1-2 digits);
+ * account: exactly 12 digits; id: 1-64 of [A-Za-z0-9]. Whole ARN at most
+ * ARN_MAX_LEN bytes. Nothing else is accepted (no spaces, no trailing bytes).
+ *
+ * Pure: no allocation, no global state. The result is plain fixed-size arrays,
+ * owned by the caller.
+ */
+#ifndef IVS_ARN_H
+#define IVS_ARN_H
+
+#include <stddef.h>
+
+#define ARN_MAX_LEN        128
+#define ARN_PARTITION_MAX  10 /* "aws-us-gov" */
+#define ARN_REGION_MAX     31
+#define ARN_ACCOUNT_LEN    12
+#define ARN_CHANNEL_ID_MAX 64
+
+struct arn_channel {
+    char arn[ARN_MAX_LEN + 1]; /* the whole ARN, as given */
+    char partition[ARN_PARTITION_MAX + 1];
+    char region[ARN_REGION_MAX + 1];
+    char account[ARN_ACCOUNT_LEN + 1];
+    char id[ARN_CHANNEL_ID_MAX + 1];
+};
+
+/*
+ * Parse the NUL-terminated string arn (NULL is an error). Returns 0 and fills
+ * *out on success; -1 with a short message in err (errlen bytes, may be 0) and
+ * *out zeroed otherwise. Reads at most ARN_MAX_LEN + 1 bytes of arn.
+ */
+int arn_parse_channel(const char *arn, struct arn_channel *out, char *err, size_t errlen);
+
+#endif

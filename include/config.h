@@ -1,0 +1,103 @@
+/*
+ * config: the one option table and the parsed configuration.
+ *
+ * Every option has a name (the environment variable), a --kebab-case flag, a
+ * type, a default and a help text; --help is printed from the table. Values
+ * come from the environment first, then from flags (flags win). Strings in
+ * struct config are owned by it and freed by config_free().
+ */
+#ifndef IVS_CONFIG_H
+#define IVS_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum reconcile_strategy { RECONCILE_AUTO, RECONCILE_LIST, RECONCILE_GET };
+enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
+
+struct config {
+    /* server */
+    char *listen_host; /* e.g. "0.0.0.0" */
+    int listen_port;   /* 0 = ephemeral */
+    size_t max_body;   /* bytes */
+    size_t max_headers;
+    int read_timeout;  /* seconds */
+    int write_timeout; /* seconds */
+    int json_max_depth;
+    char *cors_allow_origins; /* comma list or "*" */
+
+    /* database */
+    char *database_url; /* NULL = embedded default */
+    char *sql_dir;
+    int db_pool_size;
+    int db_queue_max;        /* bounded wait queue */
+    int db_connect_timeout;  /* seconds */
+    int db_statement_timeout; /* milliseconds, 0 = none */
+
+    /* SNS */
+    char *sns_topic_arns; /* comma list; NULL/empty = accept none */
+    char *sns_fetch_base_url; /* testing only: scheme+host that replaces SNS hosts when fetching */
+    char *sns_cert_dir;
+    int sns_auto_confirm;
+    int sns_max_age;              /* seconds, 0 disables */
+    int sns_min_signature_version; /* 1 or 2 */
+    int sns_cert_cache_size;
+
+    /* EventBridge */
+    char *eventbridge_token; /* secret */
+    char *eventbridge_token_header;
+    char *aws_account_ids; /* comma list */
+
+    /* sync API auth */
+    char *service_role_key; /* secret */
+    char *jwt_secret;       /* secret */
+
+    /* AWS */
+    char *aws_access_key_id;     /* secret-ish */
+    char *aws_secret_access_key; /* secret */
+    char *aws_session_token;     /* secret */
+    char *aws_region;
+    char *aws_endpoint_url_ivs; /* NULL = https://ivs.<region>.amazonaws.com */
+    char *aws_container_credentials_relative_uri;
+    char *aws_container_credentials_full_uri;
+    char *aws_container_authorization_token; /* secret */
+    char *aws_container_authorization_token_file;
+    int aws_max_attempts;
+    int ivs_timeout; /* seconds per IVS HTTP call */
+
+    /* reconcile */
+    int reconcile_interval; /* seconds, 0 disables */
+    enum reconcile_strategy reconcile_strategy;
+    double ivs_max_rps;
+    int ivs_max_inflight;
+    int end_grace_seconds;
+    int event_retention; /* seconds */
+    double sync_freshness; /* seconds */
+    double sync_max_wait;  /* seconds */
+
+    /* operations */
+    int shutdown_timeout; /* seconds */
+    enum log_format log_format;
+    int log_level; /* enum log_level */
+    char *log_file;
+
+    int embedded_db; /* DATABASE_URL was not set: use ./var */
+};
+
+/*
+ * Parse environment then argv (from index *argi on; flags stop at the first
+ * non-flag word, whose index is left in *argi). On error writes one line
+ * "NAME: problem" to err and returns -1. Returns 1 when --help or --version
+ * was printed (caller exits 0), 0 otherwise.
+ */
+int config_load(struct config *cfg, int argc, char **argv, int *argi, FILE *err);
+void config_free(struct config *cfg);
+/* Print the option table (name, flag, default, help) to out. */
+void config_print_help(FILE *out);
+/* Print the option table as a Markdown table (used to check the README). */
+void config_print_markdown(FILE *out);
+
+/* Helpers for comma-separated lists: 1 if item is in list (exact match). */
+int config_list_contains(const char *list, const char *item, size_t item_len);
+
+#endif

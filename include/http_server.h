@@ -1,0 +1,67 @@
+/*
+ * http_server: evhttp on the event loop, with a routing table, request ids,
+ * limits, JSON error bodies, access logs and request metrics.
+ *
+ * A handler gets a struct http_ctx for one request and must eventually call
+ * exactly one http_reply*() on it, now or later from an asynchronous
+ * completion; the reply frees the ctx. If the client goes away first, the
+ * ctx stays valid (http_ctx_alive() turns 0) and the reply only frees it.
+ */
+#ifndef IVS_HTTP_SERVER_H
+#define IVS_HTTP_SERVER_H
+
+#include <stddef.h>
+
+struct event_base;
+struct metrics;
+struct config;
+struct json_object;
+struct http_server;
+struct http_ctx;
+
+enum http_method {
+    HTTP_GET = 1,
+    HTTP_POST = 2,
+    HTTP_HEAD = 4,
+    HTTP_OPTIONS = 8,
+    HTTP_PUT = 16,
+    HTTP_DELETE = 32,
+    HTTP_OTHER = 64
+};
+
+typedef void (*http_handler)(struct http_ctx *ctx, void *arg);
+
+struct http_server *http_server_new(struct event_base *base, const struct config *cfg,
+                                    struct metrics *m);
+void http_server_free(struct http_server *s);
+/* path is exact; methods is a mask of enum http_method; name labels metrics. */
+int http_server_route(struct http_server *s, const char *path, unsigned methods, const char *name,
+                      http_handler fn, void *arg);
+int http_server_listen(struct http_server *s, const char *host, int port);
+int http_server_port(const struct http_server *s); /* the bound port */
+void http_server_close_listeners(struct http_server *s);
+int http_server_inflight(const struct http_server *s);
+
+enum http_method http_ctx_method(const struct http_ctx *c);
+const char *http_ctx_request_id(const struct http_ctx *c);
+const char *http_ctx_route(const struct http_ctx *c);
+const char *http_ctx_header(const struct http_ctx *c, const char *name);
+/* The request body, NUL-terminated (it may contain NULs; use len). */
+const char *http_ctx_body(struct http_ctx *c, size_t *len);
+int http_ctx_alive(const struct http_ctx *c);
+/* Attach a value for the caller (freed by nobody: the caller owns it). */
+void http_ctx_set_data(struct http_ctx *c, void *data);
+void *http_ctx_data(const struct http_ctx *c);
+/* Add a response header (copied). */
+void http_ctx_add_header(struct http_ctx *c, const char *name, const char *value);
+/* An extra field for the access log line, e.g. "\"outcome\":\"applied\"" (copied). */
+void http_ctx_log_field(struct http_ctx *c, const char *json_member);
+
+void http_reply(struct http_ctx *c, int status, const char *content_type, const char *body,
+                size_t len);
+/* Serializes obj (not freed: the caller keeps it). */
+void http_reply_json(struct http_ctx *c, int status, struct json_object *obj);
+/* {"error": msg} */
+void http_reply_error(struct http_ctx *c, int status, const char *msg);
+
+#endif

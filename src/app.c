@@ -1,0 +1,234 @@
+/* app: build the modules, run the loop, drain on SIGTERM, tear down. */
+#include "app.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aws_creds.h"
+#include "config.h"
+#include "db.h"
+#include "http_client.h"
+#include "http_server.h"
+#include "ingest.h"
+#include "ivs.h"
+#include "log.h"
+#include "metrics.h"
+#include "routes.h"
+#include "sns_certs.h"
+
+const char *app_conninfo(const struct config *cfg)
+{
+    if (!cfg->embedded_db)
+        return cfg->database_url;
+    static char buf[PATH_MAX + 128];
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        snprintf(cwd, sizeof(cwd), ".");
+    snprintf(buf, sizeof(buf), "host=%s/var/run port=54329 user=ivs_syncd dbname=ivs_syncd", cwd);
+    return buf;
+}
+
+/* systemd readiness (sd_notify protocol, no libsystemd needed). */
+static void notify_systemd(const char *msg)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || !*path || (path[0] != '/' && path[0] != '@'))
+        return;
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t l = strlen(path);
+    if (l < sizeof(sa.sun_path)) {
+        memcpy(sa.sun_path, path, l);
+        if (sa.sun_path[0] == '@')
+            sa.sun_path[0] = '\0';
+        ssize_t w = sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sa,
+                           (socklen_t)(offsetof(struct sockaddr_un, sun_path) + l));
+        (void)w;
+    }
+    close(fd);
+}
+
+static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct app *a = arg;
+    if (http_server_inflight(a->http) == 0 && db_in_use(a->db) == 0 && db_waiting(a->db) == 0) {
+        LOG_INFO(NULL, "drained: exiting");
+        event_base_loopexit(a->base, NULL);
+    }
+}
+
+static void drain_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct app *a = arg;
+    LOG_WARN(NULL, "SHUTDOWN_TIMEOUT reached with %d requests in flight: exiting",
+             http_server_inflight(a->http));
+    event_base_loopexit(a->base, NULL);
+}
+
+static void start_drain(struct app *a, const char *why)
+{
+    if (a->draining) {
+        LOG_WARN(NULL, "second %s: exiting now", why);
+        a->stopping = 1;
+        event_base_loopbreak(a->base);
+        return;
+    }
+    a->draining = 1;
+    notify_systemd("STOPPING=1");
+    LOG_INFO(NULL, "%s: draining (readiness fails, listeners closed)", why);
+    http_server_close_listeners(a->http);
+    struct timeval tv = {a->cfg->shutdown_timeout, 0};
+    evtimer_add(a->drain_timer, &tv);
+    struct timeval poll = {0, 20000};
+    event_add(a->drain_check, &poll);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct app *a = arg;
+    if (sig == SIGHUP) {
+        if (log_reopen() < 0)
+            LOG_ERROR(NULL, "SIGHUP: cannot reopen LOG_FILE: %s", strerror(errno));
+        else
+            LOG_INFO(NULL, "SIGHUP: log reopened");
+        return;
+    }
+    start_drain(a, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+int app_init(struct app *a, struct config *cfg)
+{
+    memset(a, 0, sizeof(*a));
+    a->cfg = cfg;
+    a->started = (double)time(NULL);
+    signal(SIGPIPE, SIG_IGN);
+    a->base = event_base_new();
+    a->metrics = metrics_new();
+    if (!a->base || !a->metrics)
+        goto fail;
+    a->http = http_server_new(a->base, cfg, a->metrics);
+    a->hc = http_client_new(a->base);
+    if (!a->http || !a->hc)
+        goto fail;
+    struct db_options dbo = {.conninfo = app_conninfo(cfg),
+                             .name = "main",
+                             .size = cfg->db_pool_size,
+                             .queue_max = cfg->db_queue_max,
+                             .connect_timeout = cfg->db_connect_timeout,
+                             .statement_timeout_ms = cfg->db_statement_timeout,
+                             .queue_timeout = 5};
+    metrics_declare(a->metrics, "ivs_syncd_db_pool_in_use", METRIC_GAUGE,
+                    "database connections running a query");
+    metrics_declare(a->metrics, "ivs_syncd_db_pool_waiting", METRIC_GAUGE,
+                    "queries waiting for a connection");
+    metrics_declare(a->metrics, "ivs_syncd_db_pool_connections_up", METRIC_GAUGE,
+                    "database connections up");
+    metrics_declare(a->metrics, "ivs_syncd_db_errors_total", METRIC_COUNTER,
+                    "database connection errors");
+    metrics_declare(a->metrics, "ivs_syncd_db_refused_total", METRIC_COUNTER,
+                    "queries refused (no connection or queue full)");
+    a->db = db_new(a->base, &dbo, a->metrics);
+    if (!a->db || ingest_prepare(a->db) < 0)
+        goto fail;
+    a->certs = sns_certs_new(a->hc, cfg->sns_cert_dir, cfg->sns_cert_cache_size, a->metrics);
+    if (!a->certs)
+        goto fail;
+    if (cfg->sns_fetch_base_url && *cfg->sns_fetch_base_url &&
+        sns_certs_set_fetch_base(a->certs, cfg->sns_fetch_base_url) < 0)
+        goto fail;
+    char err[256] = "";
+    a->creds = aws_creds_new(a->base, a->hc, cfg, err, sizeof(err));
+    if (!a->creds) {
+        LOG_ERROR(NULL, "%s", err[0] ? err : "AWS credentials: cannot initialise");
+        goto fail;
+    }
+    if (aws_creds_state(a->creds) != AWS_CREDS_NONE) {
+        a->ivs = ivs_new(a->base, a->hc, a->creds, cfg, a->metrics);
+        if (!a->ivs)
+            goto fail;
+    }
+    if (route_health_register(a) < 0 || route_sns_register(a) < 0 ||
+        route_eventbridge_register(a) < 0)
+        goto fail;
+    a->sig_term = evsignal_new(a->base, SIGTERM, on_signal, a);
+    a->sig_int = evsignal_new(a->base, SIGINT, on_signal, a);
+    a->sig_hup = evsignal_new(a->base, SIGHUP, on_signal, a);
+    a->drain_timer = evtimer_new(a->base, drain_deadline_cb, a);
+    a->drain_check = event_new(a->base, -1, EV_PERSIST, drain_check_cb, a);
+    if (!a->sig_term || !a->sig_int || !a->sig_hup || !a->drain_timer || !a->drain_check)
+        goto fail;
+    event_add(a->sig_term, NULL);
+    event_add(a->sig_int, NULL);
+    event_add(a->sig_hup, NULL);
+    return 0;
+fail:
+    app_free(a);
+    return -1;
+}
+
+int app_run(struct app *a)
+{
+    const struct config *cfg = a->cfg;
+    if (http_server_listen(a->http, cfg->listen_host, cfg->listen_port) < 0) {
+        LOG_ERROR(NULL, "LISTEN: cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port,
+                  strerror(errno));
+        return 1;
+    }
+    db_start(a->db);
+    if (!a->ivs)
+        LOG_WARN(NULL, "no AWS credentials configured: reconciliation and the sync API's IVS "
+                       "calls are off (webhooks still work)");
+    char f[128];
+    snprintf(f, sizeof(f), "\"port\":%d,\"version\":\"%s\"", http_server_port(a->http),
+             IVS_VERSION);
+    log_write(LOG_LEVEL_INFO, NULL, f, "listening on %s:%d", cfg->listen_host,
+              http_server_port(a->http));
+    notify_systemd("READY=1");
+    event_base_dispatch(a->base);
+    return 0;
+}
+
+void app_free(struct app *a)
+{
+    /* the pool first: its pending callbacks still answer their requests */
+    if (a->db)
+        db_free(a->db);
+    if (a->ivs)
+        ivs_free(a->ivs);
+    if (a->certs)
+        sns_certs_free(a->certs);
+    if (a->creds)
+        aws_creds_free(a->creds);
+    if (a->http)
+        http_server_free(a->http);
+    if (a->hc)
+        http_client_free(a->hc);
+    struct event **evs[] = {&a->sig_term, &a->sig_int, &a->sig_hup, &a->drain_timer,
+                            &a->drain_check};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (*evs[i]) {
+            event_free(*evs[i]);
+            *evs[i] = NULL;
+        }
+    if (a->metrics)
+        metrics_free(a->metrics);
+    if (a->base)
+        event_base_free(a->base);
+    memset(a, 0, sizeof(*a));
+}

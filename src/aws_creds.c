@@ -1,0 +1,736 @@
+#include "aws_creds.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "config.h"
+#include "http_client.h"
+#include "log.h"
+
+#define ECS_HOST           "http://169.254.170.2"
+#define TOKEN_FILE_MAX     16384
+#define CREDS_RESPONSE_MAX 65536
+#define REFRESH_BEFORE_US  (300LL * 1000000)
+#define REFRESH_MIN_US     100000LL
+#define RETRY_BASE_US      1000000LL
+#define RETRY_MAX_US       60000000LL
+#define FETCH_TIMEOUT_MS   5000L
+#define FETCH_CONNECT_MS   2000L
+
+enum source { SRC_NONE, SRC_ENV, SRC_CONTAINER };
+
+struct aws_creds_waiter {
+    aws_creds_ready_cb cb;
+    void *arg;
+    struct aws_creds_waiter *next;
+};
+
+struct aws_creds {
+    struct event_base *base;
+    struct http_client *hc;
+    enum source source;
+    char *url;        /* container endpoint */
+    char *auth_token; /* secret */
+    char *auth_token_file;
+
+    struct aws_credentials cur;
+    int have;
+    int done_once; /* at least one fetch finished (ok or not) */
+    int fetching;
+    int failures;
+    unsigned fetches;
+    char err[256];
+
+    struct event *timer;  /* next fetch */
+    struct event *notify; /* runs waiters */
+    struct aws_creds_waiter *waiters, *waiters_tail;
+};
+
+static int64_t now_real_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
+static char *dupstr(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *d = malloc(n + 1);
+    if (d)
+        memcpy(d, s, n + 1);
+    return d;
+}
+
+static int nonempty(const char *s)
+{
+    return s && *s;
+}
+
+/* ---- pure helpers ---- */
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int aws_creds_parse_time(const char *s, int64_t *out_us)
+{
+    int Y, M, D, h, m, sec;
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (!s || strlen(s) < 20)
+        return -1;
+    if (digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
+        digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) ||
+        s[13] != ':' || digits(s + 14, 2, &m) || s[16] != ':' || digits(s + 17, 2, &sec))
+        return -1;
+    if (M < 1 || M > 12 || D < 1 || h > 23 || m > 59 || sec > 60)
+        return -1;
+    int leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+    int dim = mdays[M - 1] + (M == 2 && leap);
+    if (D > dim)
+        return -1;
+    if (sec == 60)
+        sec = 59; /* leap second: clamp */
+    const char *p = s + 19;
+    int64_t frac_us = 0;
+    if (*p == '.') {
+        p++;
+        int nd = 0;
+        int64_t scale = 100000;
+        while (isdigit((unsigned char)*p)) {
+            if (nd < 6) {
+                frac_us += (*p - '0') * scale;
+                scale /= 10;
+            }
+            nd++;
+            p++;
+        }
+        if (nd == 0 || nd > 12)
+            return -1;
+    }
+    int64_t off_s = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om;
+        int sign = *p == '-' ? -1 : 1;
+        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59)
+            return -1;
+        off_s = sign * (oh * 3600 + om * 60);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
+    int64_t t = days * 86400 + h * 3600 + m * 60 + sec - off_s;
+    *out_us = t * 1000000 + frac_us;
+    return 0;
+}
+
+static int is_allowed_http_host(const char *host)
+{
+    char buf[256];
+    size_t n = strlen(host);
+    if (n == 0 || n >= sizeof(buf))
+        return 0;
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    if (host[0] == '[' && host[n - 1] == ']') {
+        memcpy(buf, host + 1, n - 2);
+        buf[n - 2] = '\0';
+        struct in6_addr a, b;
+        if (inet_pton(AF_INET6, buf, &a) != 1)
+            return 0;
+        if (inet_pton(AF_INET6, "::1", &b) == 1 && memcmp(&a, &b, sizeof(a)) == 0)
+            return 1;
+        if (inet_pton(AF_INET6, "fd00:ec2::23", &b) == 1 && memcmp(&a, &b, sizeof(a)) == 0)
+            return 1;
+        return 0;
+    }
+    struct in_addr a4;
+    if (inet_pton(AF_INET, host, &a4) != 1)
+        return 0;
+    unsigned char *o = (unsigned char *)&a4.s_addr;
+    if (o[0] == 127)
+        return 1;
+    return strcmp(host, "169.254.170.2") == 0 || strcmp(host, "169.254.170.23") == 0;
+}
+
+int aws_creds_check_full_uri(const char *uri, char *err, size_t errlen)
+{
+    int rc = -1;
+    char *scheme = NULL, *host = NULL;
+    CURLU *u = curl_url();
+    if (!u) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!uri || curl_url_set(u, CURLUPART_URL, uri, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        snprintf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: not a valid URL");
+        goto done;
+    }
+    if (strcasecmp(scheme, "https") == 0) {
+        rc = 0;
+    } else if (strcasecmp(scheme, "http") == 0) {
+        if (is_allowed_http_host(host))
+            rc = 0;
+        else
+            snprintf(err, errlen,
+                     "AWS_CONTAINER_CREDENTIALS_FULL_URI: http only to a loopback or "
+                     "ECS/EKS host, not %s",
+                     host);
+    } else {
+        snprintf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: scheme must be https or http");
+    }
+done:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int copy_field(json_object *o, const char *key, char *dst, size_t cap, int required,
+                      char *err, size_t errlen)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null)) {
+        if (required) {
+            snprintf(err, errlen, "credentials answer: %s missing", key);
+            return -1;
+        }
+        dst[0] = '\0';
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_string)) {
+        snprintf(err, errlen, "credentials answer: %s is not a string", key);
+        return -1;
+    }
+    const char *s = json_object_get_string(v);
+    size_t n = (size_t)json_object_get_string_len(v);
+    if (n >= cap) {
+        snprintf(err, errlen, "credentials answer: %s too long", key);
+        return -1;
+    }
+    if (required && n == 0) {
+        snprintf(err, errlen, "credentials answer: %s empty", key);
+        return -1;
+    }
+    if (memchr(s, '\0', n)) {
+        snprintf(err, errlen, "credentials answer: %s has a NUL byte", key);
+        return -1;
+    }
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+int aws_creds_parse_json(const char *body, size_t len, struct aws_credentials *out, char *err,
+                         size_t errlen)
+{
+    int rc = -1;
+    json_object *root = NULL;
+    memset(out, 0, sizeof(*out));
+    json_tokener *tok = json_tokener_new_ex(16);
+    if (!tok) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (body && len <= INT32_MAX)
+        root = json_tokener_parse_ex(tok, body, (int)len);
+    if (!root || json_tokener_get_error(tok) != json_tokener_success ||
+        json_tokener_get_parse_end(tok) < len) {
+        snprintf(err, errlen, "credentials answer: invalid JSON");
+        goto done;
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        snprintf(err, errlen, "credentials answer: not a JSON object");
+        goto done;
+    }
+    if (copy_field(root, "AccessKeyId", out->access_key_id, sizeof(out->access_key_id), 1, err,
+                   errlen) ||
+        copy_field(root, "SecretAccessKey", out->secret_access_key, sizeof(out->secret_access_key),
+                   1, err, errlen) ||
+        copy_field(root, "Token", out->session_token, sizeof(out->session_token), 0, err, errlen))
+        goto done;
+    json_object *v;
+    if (json_object_object_get_ex(root, "Expiration", &v) &&
+        !json_object_is_type(v, json_type_null)) {
+        if (!json_object_is_type(v, json_type_string) ||
+            aws_creds_parse_time(json_object_get_string(v), &out->expiration_us) != 0) {
+            snprintf(err, errlen, "credentials answer: Expiration is not an ISO 8601 time");
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    if (rc != 0)
+        wipe(out, sizeof(*out));
+    json_object_put(root);
+    json_tokener_free(tok);
+    return rc;
+}
+
+int64_t aws_creds_refresh_delay(int64_t now_us, int64_t exp_us)
+{
+    if (exp_us == 0)
+        return -1;
+    int64_t remaining = exp_us - now_us;
+    int64_t d;
+    if (remaining > 2 * REFRESH_BEFORE_US)
+        d = remaining - REFRESH_BEFORE_US;
+    else
+        d = remaining / 2;
+    return d < REFRESH_MIN_US ? REFRESH_MIN_US : d;
+}
+
+/* ---- provider ---- */
+
+static int creds_valid(const struct aws_creds *c)
+{
+    if (!c->have)
+        return 0;
+    return c->cur.expiration_us == 0 || now_real_us() < c->cur.expiration_us;
+}
+
+enum aws_creds_state aws_creds_state(const struct aws_creds *c)
+{
+    if (!c || c->source == SRC_NONE)
+        return AWS_CREDS_NONE;
+    if (creds_valid(c))
+        return AWS_CREDS_READY;
+    if (!c->done_once)
+        return AWS_CREDS_LOADING;
+    return AWS_CREDS_FAILED;
+}
+
+int aws_creds_get(const struct aws_creds *c, struct aws_credentials *out)
+{
+    if (aws_creds_state(c) != AWS_CREDS_READY)
+        return -1;
+    *out = c->cur;
+    return 0;
+}
+
+const char *aws_creds_error(const struct aws_creds *c)
+{
+    return c ? c->err : "";
+}
+
+const char *aws_creds_source(const struct aws_creds *c)
+{
+    if (!c)
+        return "none";
+    switch (c->source) {
+    case SRC_ENV:
+        return "environment";
+    case SRC_CONTAINER:
+        return "container";
+    default:
+        return "none";
+    }
+}
+
+unsigned aws_creds_fetches(const struct aws_creds *c)
+{
+    return c ? c->fetches : 0;
+}
+
+static void schedule(struct aws_creds *c, int64_t delay_us)
+{
+    if (delay_us < 0)
+        delay_us = 0;
+    struct timeval tv = {.tv_sec = delay_us / 1000000, .tv_usec = delay_us % 1000000};
+    evtimer_add(c->timer, &tv);
+}
+
+static void kick_waiters(struct aws_creds *c)
+{
+    if (c->waiters && aws_creds_state(c) != AWS_CREDS_LOADING)
+        event_active(c->notify, 0, 0);
+}
+
+static void notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct aws_creds *c = arg;
+    while (c->waiters && aws_creds_state(c) != AWS_CREDS_LOADING) {
+        struct aws_creds_waiter *w = c->waiters;
+        c->waiters = w->next;
+        if (!c->waiters)
+            c->waiters_tail = NULL;
+        int ok = aws_creds_state(c) == AWS_CREDS_READY;
+        aws_creds_ready_cb cb = w->cb;
+        void *warg = w->arg;
+        free(w);
+        cb(ok, warg);
+    }
+}
+
+static void fetch_failed(struct aws_creds *c)
+{
+    c->failures++;
+    c->done_once = 1;
+    int64_t d = RETRY_BASE_US;
+    for (int i = 1; i < c->failures && d < RETRY_MAX_US; i++)
+        d *= 2;
+    if (d > RETRY_MAX_US)
+        d = RETRY_MAX_US;
+    if (creds_valid(c) && c->cur.expiration_us) {
+        int64_t half = (c->cur.expiration_us - now_real_us()) / 2;
+        if (half < d)
+            d = half < REFRESH_MIN_US ? REFRESH_MIN_US : half;
+    }
+    LOG_WARN(NULL, "AWS container credentials: %s (retry in %lld ms%s)", c->err,
+             (long long)(d / 1000), creds_valid(c) ? ", keeping the current ones" : "");
+    schedule(c, d);
+    kick_waiters(c);
+}
+
+static void fetch_done(const struct http_response *resp, void *arg)
+{
+    struct aws_creds *c = arg;
+    struct aws_credentials nc;
+    char perr[200];
+    c->fetching = 0;
+    if (resp->failed) {
+        snprintf(c->err, sizeof(c->err), "credentials endpoint unreachable: %s",
+                 resp->error ? resp->error : "transport error");
+        fetch_failed(c);
+        return;
+    }
+    if (resp->status != 200) {
+        snprintf(c->err, sizeof(c->err), "credentials endpoint answered HTTP %ld", resp->status);
+        fetch_failed(c);
+        return;
+    }
+    if (aws_creds_parse_json(resp->body, resp->body_len, &nc, perr, sizeof(perr)) != 0) {
+        snprintf(c->err, sizeof(c->err), "%s", perr);
+        fetch_failed(c);
+        return;
+    }
+    int64_t now = now_real_us();
+    if (nc.expiration_us && nc.expiration_us <= now) {
+        wipe(&nc, sizeof(nc));
+        snprintf(c->err, sizeof(c->err), "credentials endpoint returned expired credentials");
+        fetch_failed(c);
+        return;
+    }
+    wipe(&c->cur, sizeof(c->cur));
+    c->cur = nc;
+    wipe(&nc, sizeof(nc));
+    c->have = 1;
+    c->done_once = 1;
+    c->failures = 0;
+    c->err[0] = '\0';
+    c->fetches++;
+    int64_t d = aws_creds_refresh_delay(now, c->cur.expiration_us);
+    LOG_DEBUG(NULL, "AWS container credentials loaded (refresh in %lld ms)",
+              (long long)(d < 0 ? -1 : d / 1000));
+    if (d >= 0)
+        schedule(c, d);
+    kick_waiters(c);
+}
+
+static int read_token_file(struct aws_creds *c, char **out)
+{
+    *out = NULL;
+    FILE *f = fopen(c->auth_token_file, "rb");
+    if (!f) {
+        snprintf(c->err, sizeof(c->err),
+                 "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: cannot open %s: %s", c->auth_token_file,
+                 strerror(errno));
+        return -1;
+    }
+    char *buf = malloc(TOKEN_FILE_MAX + 1);
+    if (!buf) {
+        fclose(f);
+        snprintf(c->err, sizeof(c->err), "out of memory");
+        return -1;
+    }
+    size_t n = fread(buf, 1, TOKEN_FILE_MAX + 1, f);
+    int ferr = ferror(f);
+    fclose(f);
+    if (ferr || n > TOKEN_FILE_MAX) {
+        snprintf(c->err, sizeof(c->err), "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: %s",
+                 ferr ? "read error" : "file too large");
+        goto fail;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    buf[n] = '\0';
+    if (n == 0 || memchr(buf, '\r', n) || memchr(buf, '\n', n) || memchr(buf, '\0', n)) {
+        snprintf(c->err, sizeof(c->err), "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: %s",
+                 n == 0 ? "empty token" : "token contains a line break");
+        goto fail;
+    }
+    *out = buf;
+    return 0;
+fail:
+    wipe(buf, TOKEN_FILE_MAX + 1);
+    free(buf);
+    return -1;
+}
+
+static void start_fetch(struct aws_creds *c)
+{
+    char *token = NULL, *auth = NULL;
+    const char *hdrs[3] = {"Accept: application/json", NULL, NULL};
+    if (c->fetching)
+        return;
+    if (c->auth_token_file) {
+        if (read_token_file(c, &token) != 0)
+            goto fail;
+    } else if (c->auth_token) {
+        token = dupstr(c->auth_token);
+        if (!token) {
+            snprintf(c->err, sizeof(c->err), "out of memory");
+            goto fail;
+        }
+    }
+    if (token) {
+        size_t n = strlen(token) + sizeof("Authorization: ");
+        auth = malloc(n);
+        if (!auth) {
+            snprintf(c->err, sizeof(c->err), "out of memory");
+            goto fail;
+        }
+        snprintf(auth, n, "Authorization: %s", token);
+        hdrs[1] = auth;
+    }
+    struct http_request req = {
+        .method = "GET",
+        .url = c->url,
+        .headers = hdrs,
+        .timeout_ms = FETCH_TIMEOUT_MS,
+        .connect_timeout_ms = FETCH_CONNECT_MS,
+        .max_response = CREDS_RESPONSE_MAX,
+        .allow_http = 1, /* the URL was checked in aws_creds_new() */
+    };
+    if (http_client_request(c->hc, &req, fetch_done, c) != 0) {
+        snprintf(c->err, sizeof(c->err), "cannot start the credentials request");
+        goto fail;
+    }
+    c->fetching = 1;
+    if (token)
+        wipe(token, strlen(token));
+    if (auth)
+        wipe(auth, strlen(auth));
+    free(token);
+    free(auth);
+    return;
+fail:
+    if (token)
+        wipe(token, strlen(token));
+    if (auth)
+        wipe(auth, strlen(auth));
+    free(token);
+    free(auth);
+    fetch_failed(c);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    start_fetch(arg);
+}
+
+struct aws_creds *aws_creds_new(struct event_base *base, struct http_client *hc,
+                                const struct config *cfg, char *err, size_t errlen)
+{
+    struct aws_creds *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->base = base;
+    c->hc = hc;
+    c->timer = evtimer_new(base, timer_cb, c);
+    c->notify = event_new(base, -1, 0, notify_cb, c);
+    if (!c->timer || !c->notify) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+
+    int have_id = nonempty(cfg->aws_access_key_id);
+    int have_secret = nonempty(cfg->aws_secret_access_key);
+    if (have_id || have_secret) {
+        if (!have_id || !have_secret) {
+            snprintf(err, errlen, "%s is set but %s is not",
+                     have_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                     have_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+            goto fail;
+        }
+        size_t tl = nonempty(cfg->aws_session_token) ? strlen(cfg->aws_session_token) : 0;
+        if (strlen(cfg->aws_access_key_id) > AWS_CREDS_KEY_MAX ||
+            strlen(cfg->aws_secret_access_key) > AWS_CREDS_SECRET_MAX || tl > AWS_CREDS_TOKEN_MAX) {
+            snprintf(err, errlen, "AWS credentials from the environment are too long");
+            goto fail;
+        }
+        memcpy(c->cur.access_key_id, cfg->aws_access_key_id, strlen(cfg->aws_access_key_id));
+        memcpy(c->cur.secret_access_key, cfg->aws_secret_access_key,
+               strlen(cfg->aws_secret_access_key));
+        if (tl)
+            memcpy(c->cur.session_token, cfg->aws_session_token, tl);
+        c->have = 1;
+        c->done_once = 1;
+        c->source = SRC_ENV;
+        return c;
+    }
+
+    const char *rel = cfg->aws_container_credentials_relative_uri;
+    const char *full = cfg->aws_container_credentials_full_uri;
+    if (nonempty(rel)) {
+        if (rel[0] != '/') {
+            snprintf(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with /");
+            goto fail;
+        }
+        size_t n = sizeof(ECS_HOST) + strlen(rel);
+        c->url = malloc(n);
+        if (!c->url) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        snprintf(c->url, n, "%s%s", ECS_HOST, rel);
+    } else if (nonempty(full)) {
+        if (aws_creds_check_full_uri(full, err, errlen) != 0)
+            goto fail;
+        c->url = dupstr(full);
+        if (!c->url) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    } else {
+        c->source = SRC_NONE;
+        return c;
+    }
+    if (!hc) {
+        snprintf(err, errlen, "container credentials need an HTTP client");
+        goto fail;
+    }
+    c->source = SRC_CONTAINER;
+    if (nonempty(cfg->aws_container_authorization_token_file)) {
+        c->auth_token_file = dupstr(cfg->aws_container_authorization_token_file);
+        if (!c->auth_token_file) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    } else if (nonempty(cfg->aws_container_authorization_token)) {
+        const char *t = cfg->aws_container_authorization_token;
+        if (strchr(t, '\r') || strchr(t, '\n')) {
+            snprintf(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN: contains a line break");
+            goto fail;
+        }
+        c->auth_token = dupstr(t);
+        if (!c->auth_token) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
+    schedule(c, 0);
+    return c;
+fail:
+    aws_creds_free(c);
+    return NULL;
+}
+
+void aws_creds_free(struct aws_creds *c)
+{
+    if (!c)
+        return;
+    if (c->fetching && c->hc)
+        http_client_cancel(c->hc, c);
+    while (c->waiters) {
+        struct aws_creds_waiter *w = c->waiters;
+        c->waiters = w->next;
+        free(w);
+    }
+    if (c->timer)
+        event_free(c->timer);
+    if (c->notify)
+        event_free(c->notify);
+    free(c->url);
+    if (c->auth_token) {
+        wipe(c->auth_token, strlen(c->auth_token));
+        free(c->auth_token);
+    }
+    free(c->auth_token_file);
+    wipe(&c->cur, sizeof(c->cur));
+    free(c);
+}
+
+struct aws_creds_waiter *aws_creds_on_ready(struct aws_creds *c, aws_creds_ready_cb cb, void *arg)
+{
+    if (!c)
+        return NULL;
+    struct aws_creds_waiter *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->cb = cb;
+    w->arg = arg;
+    if (c->waiters_tail)
+        c->waiters_tail->next = w;
+    else
+        c->waiters = w;
+    c->waiters_tail = w;
+    kick_waiters(c);
+    return w;
+}
+
+void aws_creds_cancel(struct aws_creds *c, struct aws_creds_waiter *w)
+{
+    if (!c || !w)
+        return;
+    struct aws_creds_waiter **pp = &c->waiters, *prev = NULL;
+    while (*pp && *pp != w) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp)
+        return;
+    *pp = w->next;
+    if (c->waiters_tail == w)
+        c->waiters_tail = prev;
+    free(w);
+}

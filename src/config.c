@@ -1,0 +1,502 @@
+/* config: the option table, environment + flags, validation. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum opt_type {
+    T_STR,      /* string, may be empty */
+    T_SECRET,   /* string, never printed */
+    T_INT,      /* integer in [min, max] */
+    T_SIZE,     /* bytes: 256k, 1m */
+    T_SECONDS,  /* int seconds: 30, 30s, 5m, 1h, 7d */
+    T_FSECONDS, /* double seconds: 2, 0.5, 500ms */
+    T_DOUBLE,   /* double in [min, max] */
+    T_BOOL,
+    T_LISTEN,   /* host:port */
+    T_STRATEGY, /* auto|list|get */
+    T_LOGFMT,   /* json|text */
+    T_LOGLEVEL, /* debug|info|warn|error */
+};
+
+struct opt {
+    const char *name; /* environment variable; flag is --kebab-case of it */
+    const char *alt;  /* fallback environment variable, or NULL */
+    enum opt_type type;
+    const char *def; /* default as text, NULL = unset */
+    size_t off;
+    double min, max;
+    const char *help;
+};
+
+#define O(f) offsetof(struct config, f)
+
+static const struct opt opts[] = {
+    {"LISTEN", NULL, T_LISTEN, "0.0.0.0:8080", 0, 0, 0, "address:port to listen on (port 0 = any)"},
+    {"DATABASE_URL", NULL, T_STR, NULL, O(database_url), 0, 0,
+     "libpq conninfo or URI; unset = project-local PostgreSQL under ./var"},
+    {"SQL_DIR", NULL, T_STR, NULL, O(sql_dir), 0, 0,
+     "directory of the migration SQL (default: ./infra/sql, else PREFIX/share/ivs-syncd/sql)"},
+    {"DB_POOL_SIZE", NULL, T_INT, "4", O(db_pool_size), 1, 256, "database connections in the pool"},
+    {"DB_QUEUE_MAX", NULL, T_INT, "1024", O(db_queue_max), 0, 1000000,
+     "requests that may wait for a database connection (then 503)"},
+    {"DB_CONNECT_TIMEOUT", NULL, T_SECONDS, "5", O(db_connect_timeout), 1, 3600,
+     "deadline for one database connection attempt"},
+    {"DB_STATEMENT_TIMEOUT", NULL, T_INT, "10000", O(db_statement_timeout), 0, 3600000,
+     "statement_timeout in milliseconds for the daemon's queries (0 = none)"},
+    {"MAX_BODY", NULL, T_SIZE, "256k", O(max_body), 1024, 64 * 1024 * 1024,
+     "largest request body accepted (413 past it)"},
+    {"MAX_HEADERS", NULL, T_SIZE, "16k", O(max_headers), 1024, 1024 * 1024,
+     "largest request header block accepted"},
+    {"READ_TIMEOUT", NULL, T_SECONDS, "10", O(read_timeout), 1, 3600,
+     "seconds a client may take to send a request"},
+    {"WRITE_TIMEOUT", NULL, T_SECONDS, "10", O(write_timeout), 1, 3600,
+     "seconds a client may take to read an answer"},
+    {"JSON_MAX_DEPTH", NULL, T_INT, "32", O(json_max_depth), 2, 1000,
+     "deepest JSON nesting accepted in request bodies"},
+    {"CORS_ALLOW_ORIGINS", NULL, T_STR, "*", O(cors_allow_origins), 0, 0,
+     "comma-separated origins allowed by CORS on the sync API, or *"},
+    {"SNS_TOPIC_ARNS", NULL, T_STR, "", O(sns_topic_arns), 0, 0,
+     "comma-separated SNS topic ARNs whose messages are accepted"},
+    {"SNS_CERT_DIR", NULL, T_STR, NULL, O(sns_cert_dir), 0, 0,
+     "directory of SNS signing certificates (pre-provisioned, and where fetched ones are kept)"},
+    {"SNS_AUTO_CONFIRM", NULL, T_BOOL, "true", O(sns_auto_confirm), 0, 0,
+     "confirm SNS subscriptions by visiting SubscribeURL"},
+    {"SNS_MAX_AGE", NULL, T_SECONDS, "1h", O(sns_max_age), 0, 365 * 86400,
+     "reject SNS messages whose Timestamp is older (0 = no limit)"},
+    {"SNS_MIN_SIGNATURE_VERSION", NULL, T_INT, "1", O(sns_min_signature_version), 1, 2,
+     "lowest SNS SignatureVersion accepted (1 = SHA1, 2 = SHA256)"},
+    {"SNS_CERT_CACHE_SIZE", NULL, T_INT, "64", O(sns_cert_cache_size), 1, 100000,
+     "signing certificates kept in memory"},
+    {"SNS_FETCH_BASE_URL", NULL, T_STR, NULL, O(sns_fetch_base_url), 0, 0,
+     "testing only: scheme://host[:port] that replaces the SNS host when fetching"},
+    {"EVENTBRIDGE_TOKEN", NULL, T_SECRET, NULL, O(eventbridge_token), 0, 0,
+     "enables POST /eventbridge; the token the API destination sends"},
+    {"EVENTBRIDGE_TOKEN_HEADER", NULL, T_STR, "X-Ivs-Syncd-Token", O(eventbridge_token_header), 0,
+     0, "header that carries EVENTBRIDGE_TOKEN"},
+    {"AWS_ACCOUNT_IDS", NULL, T_STR, "", O(aws_account_ids), 0, 0,
+     "comma-separated AWS accounts whose events are accepted (empty = any)"},
+    {"SERVICE_ROLE_KEY", "SUPABASE_SERVICE_ROLE_KEY", T_SECRET, NULL, O(service_role_key), 0, 0,
+     "service key accepted as a Bearer token by the sync API"},
+    {"JWT_SECRET", "SUPABASE_JWT_SECRET", T_SECRET, NULL, O(jwt_secret), 0, 0,
+     "HS256 secret of JWTs accepted by the sync API"},
+    {"AWS_ACCESS_KEY_ID", NULL, T_SECRET, NULL, O(aws_access_key_id), 0, 0, "AWS access key"},
+    {"AWS_SECRET_ACCESS_KEY", NULL, T_SECRET, NULL, O(aws_secret_access_key), 0, 0,
+     "AWS secret key"},
+    {"AWS_SESSION_TOKEN", NULL, T_SECRET, NULL, O(aws_session_token), 0, 0, "AWS session token"},
+    {"AWS_REGION", "AWS_DEFAULT_REGION", T_STR, "us-east-1", O(aws_region), 0, 0,
+     "default region (channels use the region of their ARN)"},
+    {"AWS_ENDPOINT_URL_IVS", "AWS_ENDPOINT_URL", T_STR, NULL, O(aws_endpoint_url_ivs), 0, 0,
+     "IVS endpoint override (default https://ivs.<region>.amazonaws.com)"},
+    {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", NULL, T_STR, NULL,
+     O(aws_container_credentials_relative_uri), 0, 0, "ECS container credentials path"},
+    {"AWS_CONTAINER_CREDENTIALS_FULL_URI", NULL, T_STR, NULL,
+     O(aws_container_credentials_full_uri), 0, 0, "container credentials URL"},
+    {"AWS_CONTAINER_AUTHORIZATION_TOKEN", NULL, T_SECRET, NULL,
+     O(aws_container_authorization_token), 0, 0, "Authorization for the credentials URL"},
+    {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", NULL, T_STR, NULL,
+     O(aws_container_authorization_token_file), 0, 0, "file holding that Authorization"},
+    {"AWS_MAX_ATTEMPTS", NULL, T_INT, "3", O(aws_max_attempts), 1, 10,
+     "attempts per IVS call (standard retry mode)"},
+    {"IVS_TIMEOUT", NULL, T_SECONDS, "10", O(ivs_timeout), 1, 300, "timeout of one IVS request"},
+    {"RECONCILE_INTERVAL", NULL, T_SECONDS, "30", O(reconcile_interval), 0, 86400,
+     "seconds between reconcile passes, jittered (0 = off)"},
+    {"RECONCILE_STRATEGY", NULL, T_STRATEGY, "auto", O(reconcile_strategy), 0, 0,
+     "auto, list (ListStreams) or get (GetStream per channel)"},
+    {"IVS_MAX_RPS", NULL, T_DOUBLE, "4", O(ivs_max_rps), 0.1, 1000, "IVS calls per second at most"},
+    {"IVS_MAX_INFLIGHT", NULL, T_INT, "8", O(ivs_max_inflight), 1, 1000,
+     "IVS calls in flight at most"},
+    {"END_GRACE_SECONDS", NULL, T_SECONDS, "0", O(end_grace_seconds), 0, 86400,
+     "seconds a show stays live after its stream ends (0 = end at once)"},
+    {"EVENT_RETENTION", NULL, T_SECONDS, "7d", O(event_retention), 60, 3650 * 86400,
+     "age after which recorded events are purged"},
+    {"SYNC_FRESHNESS", NULL, T_FSECONDS, "2", O(sync_freshness), 0, 3600,
+     "the sync API answers from the database when the state is younger (0 = off)"},
+    {"SYNC_MAX_WAIT", NULL, T_FSECONDS, "5", O(sync_max_wait), 0, 300,
+     "longest wait for the IVS rate limit before 503"},
+    {"SHUTDOWN_TIMEOUT", NULL, T_SECONDS, "20", O(shutdown_timeout), 0, 3600,
+     "seconds in-flight work may take after SIGTERM"},
+    {"LOG_FORMAT", NULL, T_LOGFMT, "json", O(log_format), 0, 0, "json or text"},
+    {"LOG_LEVEL", NULL, T_LOGLEVEL, "info", O(log_level), 0, 0, "debug, info, warn or error"},
+    {"LOG_FILE", NULL, T_STR, NULL, O(log_file), 0, 0, "log to this file (reopened on SIGHUP)"},
+};
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static void flag_name(const char *name, char *out, size_t outlen)
+{
+    size_t i = 0;
+    for (; name[i] && i + 1 < outlen; i++)
+        out[i] = name[i] == '_' ? '-' : (char)tolower((unsigned char)name[i]);
+    out[i] = '\0';
+}
+
+static int parse_suffixed(const char *s, double *out, int kind /*0 size 1 seconds*/)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !isfinite(v) || v < 0)
+        return -1;
+    double mul = 1;
+    if (kind == 0) {
+        if (!strcasecmp(end, "k") || !strcasecmp(end, "kb") || !strcasecmp(end, "kib"))
+            mul = 1024;
+        else if (!strcasecmp(end, "m") || !strcasecmp(end, "mb") || !strcasecmp(end, "mib"))
+            mul = 1024 * 1024;
+        else if (*end)
+            return -1;
+    } else {
+        if (!strcmp(end, "ms"))
+            mul = 0.001;
+        else if (!strcmp(end, "s") || !*end)
+            mul = 1;
+        else if (!strcmp(end, "m"))
+            mul = 60;
+        else if (!strcmp(end, "h"))
+            mul = 3600;
+        else if (!strcmp(end, "d"))
+            mul = 86400;
+        else
+            return -1;
+    }
+    *out = v * mul;
+    return 0;
+}
+
+static int parse_bool(const char *s)
+{
+    if (!strcasecmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") ||
+        !strcasecmp(s, "on"))
+        return 1;
+    if (!strcasecmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") ||
+        !strcasecmp(s, "off"))
+        return 0;
+    return -1;
+}
+
+static int set_str(char **slot, const char *v)
+{
+    char *d = strdup(v);
+    if (!d)
+        return -1;
+    free(*slot);
+    *slot = d;
+    return 0;
+}
+
+/* Parse v into the option's slot; on error write "NAME: problem" and return -1. */
+static int opt_set(struct config *cfg, const struct opt *o, const char *v, FILE *err)
+{
+    char *base = (char *)cfg;
+    double d;
+    char *end;
+    long l;
+    switch (o->type) {
+    case T_STR:
+    case T_SECRET:
+        if (set_str((char **)(base + o->off), v) < 0)
+            goto oom;
+        return 0;
+    case T_INT:
+        errno = 0;
+        l = strtol(v, &end, 10);
+        if (end == v || *end || errno) {
+            fprintf(err, "%s: \"%s\" is not an integer\n", o->name, v);
+            return -1;
+        }
+        if (l < (long)o->min || l > (long)o->max) {
+            fprintf(err, "%s: %ld out of range (%.0f..%.0f)\n", o->name, l, o->min, o->max);
+            return -1;
+        }
+        *(int *)(base + o->off) = (int)l;
+        return 0;
+    case T_DOUBLE:
+        errno = 0;
+        d = strtod(v, &end);
+        if (end == v || *end || errno || !isfinite(d)) {
+            fprintf(err, "%s: \"%s\" is not a number\n", o->name, v);
+            return -1;
+        }
+        if (d < o->min || d > o->max) {
+            fprintf(err, "%s: %g out of range (%g..%g)\n", o->name, d, o->min, o->max);
+            return -1;
+        }
+        *(double *)(base + o->off) = d;
+        return 0;
+    case T_SIZE:
+        if (parse_suffixed(v, &d, 0) < 0) {
+            fprintf(err, "%s: \"%s\" is not a size (e.g. 256k, 1m)\n", o->name, v);
+            return -1;
+        }
+        if (d < o->min || d > o->max) {
+            fprintf(err, "%s: %s out of range (%.0f..%.0f bytes)\n", o->name, v, o->min, o->max);
+            return -1;
+        }
+        *(size_t *)(base + o->off) = (size_t)d;
+        return 0;
+    case T_SECONDS:
+    case T_FSECONDS:
+        if (parse_suffixed(v, &d, 1) < 0) {
+            fprintf(err, "%s: \"%s\" is not a duration (e.g. 30, 30s, 5m, 1h, 7d)\n", o->name, v);
+            return -1;
+        }
+        if (d < o->min || d > o->max) {
+            fprintf(err, "%s: %s out of range (%g..%g seconds)\n", o->name, v, o->min, o->max);
+            return -1;
+        }
+        if (o->type == T_SECONDS) {
+            if (d != floor(d)) {
+                fprintf(err, "%s: %s is not a whole number of seconds\n", o->name, v);
+                return -1;
+            }
+            *(int *)(base + o->off) = (int)d;
+        } else {
+            *(double *)(base + o->off) = d;
+        }
+        return 0;
+    case T_BOOL: {
+        int b = parse_bool(v);
+        if (b < 0) {
+            fprintf(err, "%s: \"%s\" is not a boolean (true/false)\n", o->name, v);
+            return -1;
+        }
+        *(int *)(base + o->off) = b;
+        return 0;
+    }
+    case T_LISTEN: {
+        const char *colon = strrchr(v, ':');
+        if (!colon || colon == v) {
+            fprintf(err, "%s: \"%s\" is not host:port\n", o->name, v);
+            return -1;
+        }
+        errno = 0;
+        l = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || *end || errno) {
+            fprintf(err, "%s: port \"%s\" is not a number\n", o->name, colon + 1);
+            return -1;
+        }
+        if (l < 0 || l > 65535) {
+            fprintf(err, "%s: port %ld out of range\n", o->name, l);
+            return -1;
+        }
+        size_t hl = (size_t)(colon - v);
+        const char *h = v;
+        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+            h++;
+            hl -= 2;
+        }
+        char *host = strndup(h, hl);
+        if (!host)
+            goto oom;
+        free(cfg->listen_host);
+        cfg->listen_host = host;
+        cfg->listen_port = (int)l;
+        return 0;
+    }
+    case T_STRATEGY:
+        if (!strcmp(v, "auto"))
+            cfg->reconcile_strategy = RECONCILE_AUTO;
+        else if (!strcmp(v, "list"))
+            cfg->reconcile_strategy = RECONCILE_LIST;
+        else if (!strcmp(v, "get"))
+            cfg->reconcile_strategy = RECONCILE_GET;
+        else {
+            fprintf(err, "%s: \"%s\" is not one of auto, list, get\n", o->name, v);
+            return -1;
+        }
+        return 0;
+    case T_LOGFMT:
+        if (!strcmp(v, "json"))
+            cfg->log_format = LOG_FORMAT_JSON;
+        else if (!strcmp(v, "text"))
+            cfg->log_format = LOG_FORMAT_TEXT;
+        else {
+            fprintf(err, "%s: \"%s\" is not json or text\n", o->name, v);
+            return -1;
+        }
+        return 0;
+    case T_LOGLEVEL: {
+        int lv = log_level_parse(v);
+        if (lv < 0) {
+            fprintf(err, "%s: \"%s\" is not one of debug, info, warn, error\n", o->name, v);
+            return -1;
+        }
+        cfg->log_level = lv;
+        return 0;
+    }
+    }
+    return 0;
+oom:
+    fprintf(err, "%s: out of memory\n", o->name);
+    return -1;
+}
+
+static const struct opt *find_flag(const char *flag, size_t len)
+{
+    char fn[96];
+    for (size_t i = 0; i < NOPTS; i++) {
+        flag_name(opts[i].name, fn, sizeof(fn));
+        if (strlen(fn) == len && !memcmp(fn, flag, len))
+            return &opts[i];
+    }
+    return NULL;
+}
+
+static void print_version(FILE *out)
+{
+    fprintf(out, "ivs-syncd %s (%s)\n", IVS_VERSION, IVS_GIT_REV);
+}
+
+int config_load(struct config *cfg, int argc, char **argv, int *argi, FILE *err)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].def && opt_set(cfg, &opts[i], opts[i].def, err) < 0)
+            return -1;
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *v = getenv(opts[i].name);
+        if ((!v || !*v) && opts[i].alt)
+            v = getenv(opts[i].alt);
+        if (v && (*v || opts[i].type == T_STR || opts[i].type == T_SECRET) &&
+            opt_set(cfg, &opts[i], v, err) < 0)
+            return -1;
+    }
+    int i = argi ? *argi : 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            config_print_help(stdout);
+            return 1;
+        }
+        if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
+            print_version(stdout);
+            return 1;
+        }
+        if (!strcmp(a, "--"))
+            continue;
+        if (strncmp(a, "--", 2) != 0)
+            break;
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+        const struct opt *o = find_flag(name, nl);
+        if (!o) {
+            /* command-specific flags (e.g. --once) are left to the command */
+            break;
+        }
+        const char *v;
+        if (eq) {
+            v = eq + 1;
+        } else if (o->type == T_BOOL) {
+            v = "true";
+        } else {
+            if (i + 1 >= argc) {
+                fprintf(err, "%s: --%.*s needs a value\n", o->name, (int)nl, name);
+                return -1;
+            }
+            v = argv[++i];
+        }
+        if (opt_set(cfg, o, v, err) < 0)
+            return -1;
+    }
+    if (argi)
+        *argi = i;
+    cfg->embedded_db = cfg->database_url == NULL || !*cfg->database_url;
+    if ((cfg->aws_access_key_id && *cfg->aws_access_key_id) !=
+        (cfg->aws_secret_access_key && *cfg->aws_secret_access_key)) {
+        fprintf(err, "AWS_ACCESS_KEY_ID: set together with AWS_SECRET_ACCESS_KEY\n");
+        return -1;
+    }
+    if (cfg->aws_endpoint_url_ivs && *cfg->aws_endpoint_url_ivs &&
+        strncmp(cfg->aws_endpoint_url_ivs, "https://", 8) != 0 &&
+        strncmp(cfg->aws_endpoint_url_ivs, "http://", 7) != 0) {
+        fprintf(err, "AWS_ENDPOINT_URL_IVS: \"%s\" is not an http(s) URL\n",
+                cfg->aws_endpoint_url_ivs);
+        return -1;
+    }
+    return 0;
+}
+
+void config_free(struct config *cfg)
+{
+    char *base = (char *)cfg;
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].type == T_STR || opts[i].type == T_SECRET) {
+            char **slot = (char **)(base + opts[i].off);
+            if (*slot && opts[i].type == T_SECRET)
+                memset(*slot, 0, strlen(*slot));
+            free(*slot);
+            *slot = NULL;
+        }
+    free(cfg->listen_host);
+    cfg->listen_host = NULL;
+}
+
+void config_print_help(FILE *out)
+{
+    print_version(out);
+    fprintf(out, "\nusage: ivs-syncd [options] [command]\n\n"
+                 "commands:\n"
+                 "  serve                   run the daemon (default)\n"
+                 "  migrate                 apply infra/sql to DATABASE_URL\n"
+                 "  reconcile --once        one reconcile pass, print the result as JSON\n"
+                 "  verify-sns FILE|-       verify one SNS message offline (SNS_CERT_DIR)\n"
+                 "  ivs get-stream ARN...   call IVS GetStream and print the answer\n"
+                 "  ivs list-streams [--region R]\n"
+                 "  doctor                  check database, credentials, IVS, SNS set-up\n"
+                 "  --help, --version\n\n"
+                 "options (environment variable, or --flag which wins):\n");
+    char fn[96];
+    for (size_t i = 0; i < NOPTS; i++) {
+        flag_name(opts[i].name, fn, sizeof(fn));
+        fprintf(out, "  %-40s --%s\n      %s", opts[i].name, fn, opts[i].help);
+        if (opts[i].alt)
+            fprintf(out, " (also read from %s)", opts[i].alt);
+        fprintf(out, " [default: %s]\n", opts[i].def ? (*opts[i].def ? opts[i].def : "empty")
+                                                     : "unset");
+    }
+}
+
+void config_print_markdown(FILE *out)
+{
+    fprintf(out, "| Variable | Flag | Default | Meaning |\n| --- | --- | --- | --- |\n");
+    char fn[96];
+    for (size_t i = 0; i < NOPTS; i++) {
+        flag_name(opts[i].name, fn, sizeof(fn));
+        const char *d = opts[i].def ? (*opts[i].def ? opts[i].def : "empty") : "unset";
+        const char *q = opts[i].def && *opts[i].def ? "`" : "";
+        fprintf(out, "| `%s` | `--%s` | %s%s%s | %s", opts[i].name, fn, q, d, q, opts[i].help);
+        if (opts[i].alt)
+            fprintf(out, "; also read from `%s`", opts[i].alt);
+        fprintf(out, " |\n");
+    }
+}
+
+int config_list_contains(const char *list, const char *item, size_t item_len)
+{
+    if (!list || !item)
+        return 0;
+    const char *p = list;
+    while (*p) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > p && t[-1] == ' ')
+            t--;
+        if ((size_t)(t - p) == item_len && item_len > 0 && !memcmp(p, item, item_len))
+            return 1;
+        p = e;
+    }
+    return 0;
+}

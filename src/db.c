@@ -1,0 +1,674 @@
+/* db: asynchronous libpq pool driven by libevent. */
+#include "db.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+
+struct query {
+    struct query *next;
+    char *name; /* prepared statement, or NULL */
+    char *sql;  /* plain SQL when name == NULL */
+    int n;
+    char **vals;
+    db_cb cb;
+    void *arg;
+    double enqueued;
+};
+
+enum conn_state { C_DOWN, C_CONNECTING, C_SETUP, C_IDLE, C_BUSY };
+
+struct stmt {
+    char *name;
+    char *sql;
+    struct stmt *next;
+};
+
+struct conn {
+    struct db *db;
+    PGconn *pg;
+    enum conn_state st;
+    struct event *rev, *wev, *tev;
+    int sock;
+    int setup_step;
+    struct query *q;
+    PGresult *last;
+    double backoff;
+};
+
+struct db {
+    struct event_base *base;
+    struct db_options opt;
+    char *conninfo, *name;
+    struct conn *conns;
+    struct stmt *stmts, *stmts_tail;
+    int nstmts;
+    struct query *qhead, *qtail;
+    int qlen;
+    struct event *qtimer;
+    struct metrics *m;
+    char labels[64];
+    char err[256];
+    unsigned long gen;
+    int in_use;
+    int started;
+};
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void query_free(struct query *q)
+{
+    if (!q)
+        return;
+    for (int i = 0; i < q->n; i++)
+        free(q->vals[i]);
+    free(q->vals);
+    free(q->name);
+    free(q->sql);
+    free(q);
+}
+
+static void update_gauges(struct db *db)
+{
+    if (!db->m)
+        return;
+    int up = 0;
+    for (int i = 0; i < db->opt.size; i++)
+        up += db->conns[i].st == C_IDLE || db->conns[i].st == C_BUSY;
+    metrics_set(db->m, "ivs_syncd_db_pool_in_use", db->labels, db->in_use);
+    metrics_set(db->m, "ivs_syncd_db_pool_waiting", db->labels, db->qlen);
+    metrics_set(db->m, "ivs_syncd_db_pool_connections_up", db->labels, up);
+}
+
+static void conn_connect(struct conn *c);
+static void conn_send(struct conn *c);
+static void pump(struct db *db);
+
+static void set_err(struct db *db, const char *what, PGconn *pg)
+{
+    const char *m = pg ? PQerrorMessage(pg) : "";
+    snprintf(db->err, sizeof(db->err), "%s%s%s", what, *m ? ": " : "", m);
+    size_t l = strlen(db->err);
+    while (l && (db->err[l - 1] == '\n' || db->err[l - 1] == ' '))
+        db->err[--l] = '\0';
+    for (char *p = db->err; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+}
+
+struct deferred {
+    db_cb cb;
+    void *arg;
+    char err[128];
+};
+
+static void deferred_fire(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct deferred *d = arg;
+    d->cb(NULL, d->err, d->arg);
+    free(d);
+}
+
+/* Fail a query later from the loop (never inside db_exec). */
+static void fail_later(struct db *db, struct query *q, const char *err)
+{
+    struct deferred *d = malloc(sizeof(*d));
+    if (d) {
+        d->cb = q->cb;
+        d->arg = q->arg;
+        snprintf(d->err, sizeof(d->err), "%s", err);
+        struct timeval tv = {0, 0};
+        if (event_base_once(db->base, -1, EV_TIMEOUT, deferred_fire, d, &tv) < 0) {
+            free(d);
+            q->cb(NULL, err, q->arg);
+        }
+    } else {
+        q->cb(NULL, err, q->arg);
+    }
+    query_free(q);
+}
+
+static void fail_queue(struct db *db, const char *err)
+{
+    while (db->qhead) {
+        struct query *q = db->qhead;
+        db->qhead = q->next;
+        db->qlen--;
+        fail_later(db, q, err);
+    }
+    db->qtail = NULL;
+    update_gauges(db);
+}
+
+static int any_up(const struct db *db)
+{
+    for (int i = 0; i < db->opt.size; i++)
+        if (db->conns[i].st == C_IDLE || db->conns[i].st == C_BUSY)
+            return 1;
+    return 0;
+}
+
+static void conn_drop_events(struct conn *c)
+{
+    if (c->rev) {
+        event_free(c->rev);
+        c->rev = NULL;
+    }
+    if (c->wev) {
+        event_free(c->wev);
+        c->wev = NULL;
+    }
+    c->sock = -1;
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_connect(arg);
+}
+
+static void conn_fail(struct conn *c, const char *what)
+{
+    struct db *db = c->db;
+    int was_up = c->st == C_IDLE || c->st == C_BUSY;
+    set_err(db, what, c->pg);
+    if (db->m)
+        metrics_inc(db->m, "ivs_syncd_db_errors_total", db->labels);
+    if (was_up || c->st == C_SETUP)
+        LOG_WARN(NULL, "database connection lost (%s): %s", db->name, db->err);
+    else
+        LOG_DEBUG(NULL, "database connect failed (%s): %s", db->name, db->err);
+    struct query *q = c->q;
+    c->q = NULL;
+    if (c->last) {
+        PQclear(c->last);
+        c->last = NULL;
+    }
+    conn_drop_events(c);
+    if (c->pg) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    if (c->st == C_BUSY)
+        db->in_use--;
+    c->st = C_DOWN;
+    if (was_up)
+        db->gen++;
+    if (q)
+        fail_later(db, q, db->err);
+    if (!any_up(db))
+        fail_queue(db, db->err);
+    double b = c->backoff;
+    c->backoff = b <= 0 ? 0.1 : (b * 2 > 5 ? 5 : b * 2);
+    struct timeval tv = {(time_t)b, (suseconds_t)((b - (double)(time_t)b) * 1e6)};
+    evtimer_del(c->tev);
+    evtimer_assign(c->tev, db->base, retry_cb, c);
+    evtimer_add(c->tev, &tv);
+    update_gauges(db);
+}
+
+static void conn_io(evutil_socket_t fd, short what, void *arg);
+
+static int conn_events(struct conn *c)
+{
+    int s = PQsocket(c->pg);
+    if (s < 0)
+        return -1;
+    if (s != c->sock) {
+        conn_drop_events(c);
+        c->rev = event_new(c->db->base, s, EV_READ | EV_PERSIST, conn_io, c);
+        c->wev = event_new(c->db->base, s, EV_WRITE, conn_io, c);
+        if (!c->rev || !c->wev)
+            return -1;
+        c->sock = s;
+    }
+    return 0;
+}
+
+static void want(struct conn *c, int rd, int wr)
+{
+    if (rd)
+        event_add(c->rev, NULL);
+    else
+        event_del(c->rev);
+    if (wr)
+        event_add(c->wev, NULL);
+    else
+        event_del(c->wev);
+}
+
+static void connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct conn *c = arg;
+    if (c->st == C_CONNECTING || c->st == C_SETUP)
+        conn_fail(c, "connect timeout");
+}
+
+static void poll_connect(struct conn *c)
+{
+    PostgresPollingStatusType r = PQconnectPoll(c->pg);
+    if (conn_events(c) < 0 && r != PGRES_POLLING_FAILED) {
+        conn_fail(c, "connect");
+        return;
+    }
+    switch (r) {
+    case PGRES_POLLING_READING:
+        want(c, 1, 0);
+        break;
+    case PGRES_POLLING_WRITING:
+        want(c, 0, 1);
+        break;
+    case PGRES_POLLING_FAILED:
+        conn_fail(c, "connect");
+        break;
+    case PGRES_POLLING_OK:
+        if (PQsetnonblocking(c->pg, 1) != 0) {
+            conn_fail(c, "set non-blocking");
+            return;
+        }
+        c->st = C_SETUP;
+        c->setup_step = 0;
+        want(c, 1, 0);
+        conn_send(c);
+        break;
+    default:
+        break;
+    }
+}
+
+static void conn_connect(struct conn *c)
+{
+    struct db *db = c->db;
+    char tmo[16];
+    snprintf(tmo, sizeof(tmo), "%d", db->opt.connect_timeout);
+    const char *kw[] = {"dbname", "application_name", "connect_timeout", NULL};
+    const char *vals[] = {db->conninfo, "ivs-syncd", tmo, NULL};
+    c->pg = PQconnectStartParams(kw, vals, 1);
+    if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
+        c->st = C_CONNECTING;
+        conn_fail(c, "connect");
+        return;
+    }
+    c->st = C_CONNECTING;
+    c->sock = -1;
+    struct timeval tv = {db->opt.connect_timeout, 0};
+    evtimer_del(c->tev);
+    evtimer_assign(c->tev, db->base, connect_timeout_cb, c);
+    evtimer_add(c->tev, &tv);
+    poll_connect(c);
+}
+
+/* Send the current operation (setup step or query) on c. */
+static void conn_send(struct conn *c)
+{
+    struct db *db = c->db;
+    int ok;
+    if (c->st == C_SETUP) {
+        if (c->setup_step == 0) {
+            char v[24];
+            snprintf(v, sizeof(v), "%d", db->opt.statement_timeout_ms);
+            const char *p[] = {v};
+            ok = PQsendQueryParams(c->pg, "SELECT set_config('statement_timeout', $1, false)", 1,
+                                   NULL, p, NULL, NULL, 0);
+        } else {
+            struct stmt *s = db->stmts;
+            for (int i = 1; i < c->setup_step && s; i++)
+                s = s->next;
+            ok = s ? PQsendPrepare(c->pg, s->name, s->sql, 0, NULL) : 0;
+        }
+    } else {
+        struct query *q = c->q;
+        if (q->name)
+            ok = PQsendQueryPrepared(c->pg, q->name, q->n, (const char *const *)q->vals, NULL, NULL,
+                                     0);
+        else
+            ok = PQsendQueryParams(c->pg, q->sql, q->n, NULL, (const char *const *)q->vals, NULL,
+                                   NULL, 0);
+    }
+    if (!ok) {
+        conn_fail(c, "send");
+        return;
+    }
+    int f = PQflush(c->pg);
+    if (f < 0) {
+        conn_fail(c, "flush");
+        return;
+    }
+    want(c, 1, f == 1);
+}
+
+/* The current operation finished with result r (may be NULL). */
+static void op_done(struct conn *c, PGresult *r)
+{
+    struct db *db = c->db;
+    if (c->st == C_SETUP) {
+        int good = db_ok(r);
+        if (!good) {
+            char m[200];
+            snprintf(m, sizeof(m), "prepare: %s", r ? PQresultErrorMessage(r) : "no result");
+            PQclear(r);
+            conn_fail(c, m);
+            return;
+        }
+        PQclear(r);
+        if (++c->setup_step <= db->nstmts) {
+            conn_send(c);
+            return;
+        }
+        evtimer_del(c->tev);
+        c->st = C_IDLE;
+        c->backoff = 0;
+        db->gen++;
+        db->err[0] = '\0';
+        LOG_DEBUG(NULL, "database connection up (%s)", db->name);
+        update_gauges(db);
+        pump(db);
+        return;
+    }
+    struct query *q = c->q;
+    c->q = NULL;
+    c->st = C_IDLE;
+    db->in_use--;
+    if (q) {
+        q->cb(r, r ? NULL : "no result", q->arg);
+        query_free(q);
+    }
+    PQclear(r);
+    if (c->st == C_IDLE)
+        pump(db);
+    update_gauges(db);
+}
+
+static void conn_io(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    struct conn *c = arg;
+    if (c->st == C_CONNECTING) {
+        poll_connect(c);
+        return;
+    }
+    if (what & EV_WRITE) {
+        int f = PQflush(c->pg);
+        if (f < 0) {
+            conn_fail(c, "flush");
+            return;
+        }
+        want(c, 1, f == 1);
+    }
+    if (!(what & EV_READ))
+        return;
+    if (!PQconsumeInput(c->pg)) {
+        conn_fail(c, "read");
+        return;
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(c->pg)) != NULL)
+        PQfreemem(n);
+    if (c->st == C_IDLE) {
+        if (PQstatus(c->pg) == CONNECTION_BAD)
+            conn_fail(c, "connection closed");
+        return;
+    }
+    while (!PQisBusy(c->pg)) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {
+            PGresult *last = c->last;
+            c->last = NULL;
+            op_done(c, last);
+            return;
+        }
+        if (c->last)
+            PQclear(c->last);
+        c->last = r;
+    }
+    if (PQstatus(c->pg) == CONNECTION_BAD)
+        conn_fail(c, "connection closed");
+}
+
+static void pump(struct db *db)
+{
+    for (int i = 0; i < db->opt.size && db->qhead; i++) {
+        struct conn *c = &db->conns[i];
+        if (c->st != C_IDLE)
+            continue;
+        struct query *q = db->qhead;
+        db->qhead = q->next;
+        if (!db->qhead)
+            db->qtail = NULL;
+        db->qlen--;
+        q->next = NULL;
+        c->q = q;
+        c->st = C_BUSY;
+        db->in_use++;
+        conn_send(c);
+    }
+    update_gauges(db);
+}
+
+static void qtimer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct db *db = arg;
+    double now = now_mono();
+    while (db->qhead && now - db->qhead->enqueued > db->opt.queue_timeout) {
+        struct query *q = db->qhead;
+        db->qhead = q->next;
+        if (!db->qhead)
+            db->qtail = NULL;
+        db->qlen--;
+        if (db->m)
+            metrics_inc(db->m, "ivs_syncd_db_queue_timeouts_total", db->labels);
+        q->cb(NULL, "database busy: waited too long for a connection", q->arg);
+        query_free(q);
+    }
+    update_gauges(db);
+}
+
+struct db *db_new(struct event_base *base, const struct db_options *opt, struct metrics *m)
+{
+    struct db *db = calloc(1, sizeof(*db));
+    if (!db)
+        return NULL;
+    db->base = base;
+    db->opt = *opt;
+    if (db->opt.size < 1)
+        db->opt.size = 1;
+    if (db->opt.queue_timeout <= 0)
+        db->opt.queue_timeout = 5;
+    db->conninfo = strdup(opt->conninfo ? opt->conninfo : "");
+    db->name = strdup(opt->name ? opt->name : "main");
+    db->conns = calloc((size_t)db->opt.size, sizeof(*db->conns));
+    db->qtimer = event_new(base, -1, EV_PERSIST, qtimer_cb, db);
+    if (!db->conninfo || !db->name || !db->conns || !db->qtimer)
+        goto fail;
+    db->opt.conninfo = db->conninfo;
+    db->opt.name = db->name;
+    db->m = m;
+    snprintf(db->labels, sizeof(db->labels), "pool=\"%s\"", db->name);
+    snprintf(db->err, sizeof(db->err), "not connected yet");
+    for (int i = 0; i < db->opt.size; i++) {
+        db->conns[i].db = db;
+        db->conns[i].sock = -1;
+        db->conns[i].tev = evtimer_new(base, retry_cb, &db->conns[i]);
+        if (!db->conns[i].tev)
+            goto fail;
+    }
+    return db;
+fail:
+    db_free(db);
+    return NULL;
+}
+
+int db_prepare(struct db *db, const char *name, const char *sql)
+{
+    struct stmt *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -1;
+    s->name = strdup(name);
+    s->sql = strdup(sql);
+    if (!s->name || !s->sql) {
+        free(s->name);
+        free(s->sql);
+        free(s);
+        return -1;
+    }
+    if (db->stmts_tail)
+        db->stmts_tail->next = s;
+    else
+        db->stmts = s;
+    db->stmts_tail = s;
+    db->nstmts++;
+    return 0;
+}
+
+void db_start(struct db *db)
+{
+    if (db->started)
+        return;
+    db->started = 1;
+    struct timeval tv = {0, 250000};
+    event_add(db->qtimer, &tv);
+    for (int i = 0; i < db->opt.size; i++)
+        conn_connect(&db->conns[i]);
+    update_gauges(db);
+}
+
+static int enqueue(struct db *db, const char *name, const char *sql, int n,
+                   const char *const *values, db_cb cb, void *arg)
+{
+    if (!any_up(db) || db->qlen >= db->opt.queue_max + (db->opt.size - db->in_use)) {
+        if (db->m)
+            metrics_inc(db->m, "ivs_syncd_db_refused_total", db->labels);
+        return -1;
+    }
+    struct query *q = calloc(1, sizeof(*q));
+    if (!q)
+        return -1;
+    q->cb = cb;
+    q->arg = arg;
+    q->n = n;
+    q->enqueued = now_mono();
+    if (name && !(q->name = strdup(name)))
+        goto fail;
+    if (sql && !(q->sql = strdup(sql)))
+        goto fail;
+    if (n > 0 && !(q->vals = calloc((size_t)n, sizeof(char *))))
+        goto fail;
+    for (int i = 0; i < n; i++)
+        if (values[i] && !(q->vals[i] = strdup(values[i])))
+            goto fail;
+    if (db->qtail)
+        db->qtail->next = q;
+    else
+        db->qhead = q;
+    db->qtail = q;
+    db->qlen++;
+    pump(db);
+    return 0;
+fail:
+    query_free(q);
+    return -1;
+}
+
+int db_exec(struct db *db, const char *name, int nparams, const char *const *values, db_cb cb,
+            void *arg)
+{
+    return enqueue(db, name, NULL, nparams, values, cb, arg);
+}
+
+int db_exec_sql(struct db *db, const char *sql, int nparams, const char *const *values, db_cb cb,
+                void *arg)
+{
+    return enqueue(db, NULL, sql, nparams, values, cb, arg);
+}
+
+int db_ready(const struct db *db)
+{
+    return any_up(db);
+}
+
+const char *db_last_error(const struct db *db)
+{
+    return db->err[0] ? db->err : "no connection";
+}
+
+unsigned long db_generation(const struct db *db)
+{
+    return db->gen;
+}
+
+int db_in_use(const struct db *db)
+{
+    return db->in_use;
+}
+
+int db_waiting(const struct db *db)
+{
+    return db->qlen;
+}
+
+void db_free(struct db *db)
+{
+    if (!db)
+        return;
+    if (db->conns) {
+        for (int i = 0; i < db->opt.size; i++) {
+            struct conn *c = &db->conns[i];
+            if (c->q) {
+                c->q->cb(NULL, "shutting down", c->q->arg);
+                query_free(c->q);
+                c->q = NULL;
+            }
+            if (c->last)
+                PQclear(c->last);
+            conn_drop_events(c);
+            if (c->tev)
+                event_free(c->tev);
+            if (c->pg)
+                PQfinish(c->pg);
+        }
+    }
+    while (db->qhead) {
+        struct query *q = db->qhead;
+        db->qhead = q->next;
+        q->cb(NULL, "shutting down", q->arg);
+        query_free(q);
+    }
+    while (db->stmts) {
+        struct stmt *s = db->stmts;
+        db->stmts = s->next;
+        free(s->name);
+        free(s->sql);
+        free(s);
+    }
+    if (db->qtimer)
+        event_free(db->qtimer);
+    free(db->conns);
+    free(db->conninfo);
+    free(db->name);
+    free(db);
+}
+
+int db_ok(const PGresult *res)
+{
+    if (!res)
+        return 0;
+    ExecStatusType s = PQresultStatus(res);
+    return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+}

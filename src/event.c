@@ -1,0 +1,445 @@
+#include "event.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#define DT_STATE  "IVS Stream State Change"
+#define DT_HEALTH "IVS Stream Health Change"
+
+static void set_err(char *err, size_t errlen, const char *msg)
+{
+    if (err && errlen > 0)
+        snprintf(err, errlen, "%s", msg);
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/*
+ * The string member key of o, without NUL bytes: 0 with *s and *n, or -1 when
+ * absent, null or not a string.
+ */
+static int get_string(struct json_object *o, const char *key, const char **s, size_t *n)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        return -1;
+    int l = json_object_get_string_len(v);
+    const char *p = json_object_get_string(v);
+    if (l < 0 || !p || memchr(p, '\0', (size_t)l))
+        return -1;
+    *s = p;
+    *n = (size_t)l;
+    return 0;
+}
+
+/* ASCII in [lo, 0x7e], length 1..max */
+static int text_ok(const char *s, size_t n, size_t max, unsigned char lo)
+{
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < lo || c > 0x7e)
+            return 0;
+    }
+    return 1;
+}
+
+static int stream_id_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > EVENT_STREAM_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!(is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+              c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* caller guarantees n < cap */
+static void copy(char *dst, const char *s, size_t n)
+{
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+static int digits(const char *s, int n, int *val)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!is_digit(s[i]))
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    *val = v;
+    return 1;
+}
+
+/* days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil) */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* Strict "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" -> microseconds since the epoch. */
+static int parse_time(const char *s, size_t n, int64_t *us)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, mo, d, h, mi, se;
+    if (n < 20 || n > EVENT_TIME_MAX)
+        return -1;
+    if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
+        !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) || s[13] != ':' ||
+        !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &se))
+        return -1;
+    size_t i = 19;
+    int64_t frac = 0;
+    if (s[i] == '.') {
+        i++;
+        size_t start = i;
+        while (i < n && is_digit(s[i])) {
+            if (i - start < 6)
+                frac = frac * 10 + (s[i] - '0');
+            i++;
+        }
+        size_t nd = i - start;
+        if (nd < 1 || nd > 9)
+            return -1;
+        for (size_t k = nd; k < 6; k++)
+            frac *= 10;
+    }
+    if (i + 1 != n || s[i] != 'Z')
+        return -1;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59)
+        return -1;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    int dim = mdays[mo - 1] + (mo == 2 && leap);
+    if (d > dim)
+        return -1;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    *us = secs * 1000000 + frac;
+    return 0;
+}
+
+/*
+ * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
+ * U+10FFFF. json-c's own check lets all three through.
+ */
+static int utf8_ok(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k;
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (c >= 0xc2 && c <= 0xdf) {
+            k = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            k = 2;
+            if (c == 0xe0)
+                lo = 0xa0;
+            else if (c == 0xed)
+                hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 3;
+            if (c == 0xf0)
+                lo = 0x90;
+            else if (c == 0xf4)
+                hi = 0x8f;
+        } else {
+            return 0;
+        }
+        if (n - i - 1 < k)
+            return 0;
+        if (s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (size_t j = 2; j <= k; j++) {
+            if (s[i + j] < 0x80 || s[i + j] > 0xbf)
+                return 0;
+        }
+        i += k + 1;
+    }
+    return 1;
+}
+
+static struct json_object *parse_object(const char *json, size_t len, int depth, const char **msg)
+{
+    struct json_tokener *tok = NULL;
+    struct json_object *obj = NULL;
+    if (len == 0) {
+        *msg = "event empty";
+        goto fail;
+    }
+    if (len > EVENT_MAX_JSON || len > INT_MAX) {
+        *msg = "event too large";
+        goto fail;
+    }
+    if (memchr(json, '\0', len)) {
+        *msg = "event contains a NUL byte";
+        goto fail;
+    }
+    if (!utf8_ok((const unsigned char *)json, len)) {
+        *msg = "event JSON is not valid UTF-8";
+        goto fail;
+    }
+    tok = json_tokener_new_ex(depth);
+    if (!tok) {
+        *msg = "out of memory";
+        goto fail;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
+                                    JSON_TOKENER_VALIDATE_UTF8);
+    obj = json_tokener_parse_ex(tok, json, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    if (!obj || jerr != json_tokener_success) {
+        if (jerr == json_tokener_error_depth)
+            *msg = "event JSON nested too deep";
+        else if (jerr == json_tokener_error_parse_utf8_string)
+            *msg = "event JSON is not valid UTF-8";
+        else if (jerr == json_tokener_continue)
+            *msg = "event JSON truncated";
+        else
+            *msg = "event is not valid JSON";
+        goto fail;
+    }
+    if (json_tokener_get_parse_end(tok) != len) {
+        *msg = "trailing bytes after event JSON";
+        goto fail;
+    }
+    if (!json_object_is_type(obj, json_type_object)) {
+        *msg = "event is not a JSON object";
+        goto fail;
+    }
+    json_tokener_free(tok);
+    return obj;
+fail:
+    json_object_put(obj);
+    if (tok)
+        json_tokener_free(tok);
+    return NULL;
+}
+
+static enum event_kind classify(const char *dt, const char *name)
+{
+    if (strcmp(dt, DT_STATE) == 0) {
+        if (strcmp(name, "Stream Start") == 0)
+            return EVENT_STREAM_START;
+        if (strcmp(name, "Stream End") == 0)
+            return EVENT_STREAM_END;
+        if (strcmp(name, "Stream Failure") == 0 || strcmp(name, "Stream Takeover") == 0 ||
+            strcmp(name, "Stream Takeover Failure") == 0 || strcmp(name, "Session Ended") == 0)
+            return EVENT_STREAM_CHECK;
+        return EVENT_OTHER;
+    }
+    if (strcmp(dt, DT_HEALTH) == 0) {
+        if (strcmp(name, "Starvation Start") == 0 || strcmp(name, "Starvation End") == 0)
+            return EVENT_HEALTH;
+    }
+    return EVENT_OTHER;
+}
+
+int event_parse(const char *json, size_t len, int max_depth, struct ivs_event *out, char *err,
+                size_t errlen)
+{
+    struct ivs_event ev;
+    struct json_object *root = NULL, *detail = NULL, *res = NULL, *v = NULL;
+    const char *msg = "invalid event";
+    const char *s = NULL;
+    size_t n = 0;
+
+    memset(&ev, 0, sizeof(ev));
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!out || !json) {
+        msg = "no event";
+        goto fail;
+    }
+    if (max_depth <= 0)
+        max_depth = EVENT_DEFAULT_DEPTH;
+    if (max_depth > EVENT_MAX_DEPTH)
+        max_depth = EVENT_MAX_DEPTH;
+    root = parse_object(json, len, max_depth, &msg);
+    if (!root)
+        goto fail;
+
+    if (get_string(root, "id", &s, &n) < 0 || n == 0) {
+        msg = "id missing";
+        goto fail;
+    }
+    if (!text_ok(s, n, EVENT_ID_MAX, 0x21)) {
+        msg = "id invalid";
+        goto fail;
+    }
+    copy(ev.id, s, n);
+
+    if (get_string(root, "source", &s, &n) < 0 || n != 7 || memcmp(s, "aws.ivs", 7) != 0) {
+        msg = "source is not aws.ivs";
+        goto fail;
+    }
+
+    if (get_string(root, "detail-type", &s, &n) < 0) {
+        msg = "detail-type missing";
+        goto fail;
+    }
+    if (!text_ok(s, n, EVENT_TEXT_MAX, 0x20)) {
+        msg = "detail-type invalid";
+        goto fail;
+    }
+    copy(ev.detail_type, s, n);
+
+    if (get_string(root, "time", &s, &n) < 0) {
+        msg = "time missing";
+        goto fail;
+    }
+    if (parse_time(s, n, &ev.time_us) < 0) {
+        msg = "time invalid (want YYYY-MM-DDTHH:MM:SSZ)";
+        goto fail;
+    }
+    copy(ev.time, s, n);
+
+    if (get_string(root, "account", &s, &n) < 0 || n != ARN_ACCOUNT_LEN) {
+        msg = "account invalid";
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!is_digit(s[i])) {
+            msg = "account invalid";
+            goto fail;
+        }
+    }
+    copy(ev.account, s, n);
+
+    if (!json_object_object_get_ex(root, "detail", &detail) ||
+        !json_object_is_type(detail, json_type_object)) {
+        msg = "detail is not an object";
+        goto fail;
+    }
+
+    int stream_type =
+        strcmp(ev.detail_type, DT_STATE) == 0 || strcmp(ev.detail_type, DT_HEALTH) == 0;
+    int rc_name = get_string(detail, "event_name", &s, &n);
+    if (rc_name == 0 && text_ok(s, n, EVENT_TEXT_MAX, 0x20)) {
+        copy(ev.event_name, s, n);
+    } else if (stream_type) {
+        msg = rc_name < 0 ? "detail.event_name missing" : "detail.event_name invalid";
+        goto fail;
+    }
+    ev.kind = classify(ev.detail_type, ev.event_name);
+
+    if (!json_object_object_get_ex(root, "resources", &res) ||
+        !json_object_is_type(res, json_type_array)) {
+        msg = "resources is not an array";
+        goto fail;
+    }
+    if (json_object_array_length(res) == 0) {
+        if (stream_type) {
+            msg = "resources empty";
+            goto fail;
+        }
+    } else {
+        struct json_object *r0 = json_object_array_get_idx(res, 0);
+        char aerr[64];
+        if (!json_object_is_type(r0, json_type_string)) {
+            msg = "resources[0] is not a string";
+            goto fail;
+        }
+        int l = json_object_get_string_len(r0);
+        const char *a = json_object_get_string(r0);
+        if (l < 0 || memchr(a, '\0', (size_t)l) ||
+            arn_parse_channel(a, &ev.channel, aerr, sizeof(aerr)) < 0) {
+            msg = "resources[0] is not an IVS channel ARN";
+            goto fail;
+        }
+        if (strcmp(ev.channel.account, ev.account) != 0) {
+            msg = "channel ARN account differs from event account";
+            goto fail;
+        }
+        ev.has_channel = 1;
+    }
+
+    int rc_sid = -1;
+    if (json_object_object_get_ex(detail, "stream_id", &v)) {
+        rc_sid = get_string(detail, "stream_id", &s, &n) == 0 && stream_id_ok(s, n) ? 0 : -2;
+    }
+    if (rc_sid == 0) {
+        copy(ev.stream_id, s, n);
+    } else if (ev.kind == EVENT_STREAM_START || ev.kind == EVENT_STREAM_END) {
+        msg = rc_sid == -1 ? "detail.stream_id missing" : "detail.stream_id invalid";
+        goto fail;
+    } else if (rc_sid == -2 && ev.kind != EVENT_OTHER) {
+        msg = "detail.stream_id invalid";
+        goto fail;
+    }
+
+    if (ev.kind == EVENT_HEALTH) {
+        const char *h = strcmp(ev.event_name, "Starvation Start") == 0 ? "STARVING" : "HEALTHY";
+        copy(ev.health, h, strlen(h));
+    }
+
+    json_object_put(root);
+    *out = ev;
+    return 0;
+fail:
+    json_object_put(root);
+    set_err(err, errlen, msg);
+    return -1;
+}
+
+int event_account_allowed(const struct ivs_event *ev, const char *comma_list)
+{
+    if (!ev)
+        return 0;
+    if (!comma_list || comma_list[0] == '\0')
+        return 1;
+    size_t alen = strlen(ev->account);
+    const char *p = comma_list;
+    for (;;) {
+        const char *e = strchr(p, ',');
+        const char *end = e ? e : p + strlen(p);
+        const char *b = p;
+        while (b < end && (*b == ' ' || *b == '\t'))
+            b++;
+        while (end > b && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        if (alen > 0 && (size_t)(end - b) == alen && memcmp(b, ev->account, alen) == 0)
+            return 1;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+const char *event_kind_name(enum event_kind kind)
+{
+    switch (kind) {
+    case EVENT_OTHER:
+        return "other";
+    case EVENT_STREAM_START:
+        return "stream_start";
+    case EVENT_STREAM_END:
+        return "stream_end";
+    case EVENT_STREAM_CHECK:
+        return "stream_check";
+    case EVENT_HEALTH:
+        return "health";
+    }
+    return "unknown";
+}

@@ -1,0 +1,420 @@
+/* http_server: evhttp routing, request ids, limits, JSON errors. */
+#include "http_server.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
+#include <json-c/json.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+
+struct route {
+    char *path;
+    unsigned methods;
+    char *name;
+    http_handler fn;
+    void *arg;
+    struct route *next;
+};
+
+struct http_server {
+    struct event_base *base;
+    const struct config *cfg;
+    struct metrics *m;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    struct route *routes;
+    int port;
+    int inflight;
+};
+
+struct http_ctx {
+    struct http_server *srv;
+    struct evhttp_request *req; /* NULL once the client went away */
+    struct evhttp_connection *evcon;
+    const struct route *route;
+    const char *route_name;
+    enum http_method method;
+    char rid[64];
+    char *body;
+    size_t body_len;
+    int body_read;
+    struct evkeyvalq out_headers;
+    char fields[512];
+    double t0;
+    void *data;
+};
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static enum http_method map_method(enum evhttp_cmd_type t)
+{
+    switch (t) {
+    case EVHTTP_REQ_GET:
+        return HTTP_GET;
+    case EVHTTP_REQ_POST:
+        return HTTP_POST;
+    case EVHTTP_REQ_HEAD:
+        return HTTP_HEAD;
+    case EVHTTP_REQ_OPTIONS:
+        return HTTP_OPTIONS;
+    case EVHTTP_REQ_PUT:
+        return HTTP_PUT;
+    case EVHTTP_REQ_DELETE:
+        return HTTP_DELETE;
+    default:
+        return HTTP_OTHER;
+    }
+}
+
+static int rid_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (n >= 128 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':'))
+            return 0;
+    }
+    return n > 0;
+}
+
+static void make_rid(char *out, size_t outlen)
+{
+    unsigned char r[16];
+    static const char hex[] = "0123456789abcdef";
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        memset(r, 0, sizeof(r));
+    size_t j = 0;
+    for (size_t i = 0; i < sizeof(r) && j + 2 < outlen; i++) {
+        out[j++] = hex[r[i] >> 4];
+        out[j++] = hex[r[i] & 15];
+    }
+    out[j] = '\0';
+}
+
+static void on_close(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    struct http_ctx *c = arg;
+    c->req = NULL;
+    c->evcon = NULL;
+}
+
+static void ctx_free(struct http_ctx *c)
+{
+    evhttp_clear_headers(&c->out_headers);
+    free(c->body);
+    c->srv->inflight--;
+    free(c);
+}
+
+static void dispatch(struct evhttp_request *req, void *arg)
+{
+    struct http_server *s = arg;
+    struct http_ctx *c = calloc(1, sizeof(*c));
+    if (!c) {
+        evhttp_send_error(req, 503, "out of memory");
+        return;
+    }
+    c->srv = s;
+    c->req = req;
+    c->t0 = now_mono();
+    TAILQ_INIT(&c->out_headers);
+    s->inflight++;
+    c->method = map_method(evhttp_request_get_command(req));
+    const char *in_rid = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id");
+    if (in_rid && rid_ok(in_rid))
+        snprintf(c->rid, sizeof(c->rid), "%s", in_rid);
+    else
+        make_rid(c->rid, sizeof(c->rid));
+    c->evcon = evhttp_request_get_connection(req);
+    if (c->evcon)
+        evhttp_connection_set_closecb(c->evcon, on_close, c);
+
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!path || !*path)
+        path = "/";
+    const struct route *found = NULL;
+    for (const struct route *r = s->routes; r; r = r->next)
+        if (!strcmp(r->path, path)) {
+            found = r;
+            break;
+        }
+    if (!found) {
+        c->route_name = "unknown";
+        http_reply_error(c, 404, "no such route");
+        return;
+    }
+    c->route = found;
+    c->route_name = found->name;
+    unsigned allowed = found->methods;
+    if (allowed & HTTP_GET)
+        allowed |= HTTP_HEAD;
+    if (!(c->method & allowed)) {
+        char allow[64] = "";
+        size_t n = 0;
+        static const struct {
+            unsigned m;
+            const char *s;
+        } names[] = {{HTTP_GET, "GET"}, {HTTP_HEAD, "HEAD"}, {HTTP_POST, "POST"},
+                     {HTTP_OPTIONS, "OPTIONS"}, {HTTP_PUT, "PUT"}, {HTTP_DELETE, "DELETE"}};
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+            if (allowed & names[i].m)
+                n += (size_t)snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "",
+                                      names[i].s);
+        http_ctx_add_header(c, "Allow", allow);
+        http_reply_error(c, 405, "method not allowed");
+        return;
+    }
+    found->fn(c, found->arg);
+}
+
+struct http_server *http_server_new(struct event_base *base, const struct config *cfg,
+                                    struct metrics *m)
+{
+    struct http_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->base = base;
+    s->cfg = cfg;
+    s->m = m;
+    s->http = evhttp_new(base);
+    if (!s->http) {
+        free(s);
+        return NULL;
+    }
+    evhttp_set_max_body_size(s->http, (ev_ssize_t)cfg->max_body);
+    evhttp_set_max_headers_size(s->http, (ev_ssize_t)cfg->max_headers);
+    evhttp_set_timeout(s->http, cfg->read_timeout > cfg->write_timeout ? cfg->read_timeout
+                                                                        : cfg->write_timeout);
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+    evhttp_set_default_content_type(s->http, "application/json");
+    evhttp_set_gencb(s->http, dispatch, s);
+    metrics_declare(m, "ivs_syncd_http_requests_total", METRIC_COUNTER,
+                    "HTTP requests by route and status");
+    metrics_declare(m, "ivs_syncd_http_request_seconds", METRIC_HISTOGRAM,
+                    "HTTP request latency by route");
+    return s;
+}
+
+void http_server_free(struct http_server *s)
+{
+    if (!s)
+        return;
+    if (s->http)
+        evhttp_free(s->http);
+    while (s->routes) {
+        struct route *r = s->routes;
+        s->routes = r->next;
+        free(r->path);
+        free(r->name);
+        free(r);
+    }
+    free(s);
+}
+
+int http_server_route(struct http_server *s, const char *path, unsigned methods, const char *name,
+                      http_handler fn, void *arg)
+{
+    struct route *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -1;
+    r->path = strdup(path);
+    r->name = strdup(name);
+    if (!r->path || !r->name) {
+        free(r->path);
+        free(r->name);
+        free(r);
+        return -1;
+    }
+    r->methods = methods;
+    r->fn = fn;
+    r->arg = arg;
+    r->next = s->routes;
+    s->routes = r;
+    return 0;
+}
+
+int http_server_listen(struct http_server *s, const char *host, int port)
+{
+    s->sock = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
+    if (!s->sock)
+        return -1;
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(s->sock);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return 0;
+}
+
+int http_server_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+void http_server_close_listeners(struct http_server *s)
+{
+    if (s->sock) {
+        evhttp_del_accept_socket(s->http, s->sock);
+        s->sock = NULL;
+    }
+}
+
+int http_server_inflight(const struct http_server *s)
+{
+    return s->inflight;
+}
+
+enum http_method http_ctx_method(const struct http_ctx *c)
+{
+    return c->method;
+}
+
+const char *http_ctx_request_id(const struct http_ctx *c)
+{
+    return c->rid;
+}
+
+const char *http_ctx_route(const struct http_ctx *c)
+{
+    return c->route_name;
+}
+
+const char *http_ctx_header(const struct http_ctx *c, const char *name)
+{
+    if (!c->req)
+        return NULL;
+    return evhttp_find_header(evhttp_request_get_input_headers(c->req), name);
+}
+
+const char *http_ctx_body(struct http_ctx *c, size_t *len)
+{
+    if (!c->body_read) {
+        c->body_read = 1;
+        struct evbuffer *b = c->req ? evhttp_request_get_input_buffer(c->req) : NULL;
+        size_t n = b ? evbuffer_get_length(b) : 0;
+        c->body = malloc(n + 1);
+        if (c->body) {
+            if (n)
+                evbuffer_copyout(b, c->body, n);
+            c->body[n] = '\0';
+            c->body_len = n;
+        }
+    }
+    if (len)
+        *len = c->body_len;
+    return c->body ? c->body : "";
+}
+
+int http_ctx_alive(const struct http_ctx *c)
+{
+    return c->req != NULL;
+}
+
+void http_ctx_set_data(struct http_ctx *c, void *data)
+{
+    c->data = data;
+}
+
+void *http_ctx_data(const struct http_ctx *c)
+{
+    return c->data;
+}
+
+void http_ctx_add_header(struct http_ctx *c, const char *name, const char *value)
+{
+    evhttp_add_header(&c->out_headers, name, value);
+}
+
+void http_ctx_log_field(struct http_ctx *c, const char *json_member)
+{
+    size_t n = strlen(c->fields);
+    snprintf(c->fields + n, sizeof(c->fields) - n, ",%s", json_member);
+}
+
+void http_reply(struct http_ctx *c, int status, const char *content_type, const char *body,
+                size_t len)
+{
+    struct http_server *s = c->srv;
+    double dt = now_mono() - c->t0;
+    if (c->req) {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+        evhttp_add_header(h, "Content-Type", content_type ? content_type : "application/json");
+        evhttp_add_header(h, "X-Request-Id", c->rid);
+        evhttp_add_header(h, "Cache-Control", "no-store");
+        struct evkeyval *kv;
+        TAILQ_FOREACH(kv, &c->out_headers, next)
+        evhttp_add_header(h, kv->key, kv->value);
+        struct evbuffer *out = evbuffer_new();
+        if (out && len && c->method != HTTP_HEAD)
+            evbuffer_add(out, body, len);
+        if (c->evcon)
+            evhttp_connection_set_closecb(c->evcon, NULL, NULL);
+        evhttp_send_reply(c->req, status, NULL, out);
+        if (out)
+            evbuffer_free(out);
+    }
+    char labels[160];
+    snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%d\"",
+             c->route_name ? c->route_name : "unknown", status);
+    metrics_inc(s->m, "ivs_syncd_http_requests_total", labels);
+    snprintf(labels, sizeof(labels), "route=\"%s\"", c->route_name ? c->route_name : "unknown");
+    metrics_observe(s->m, "ivs_syncd_http_request_seconds", labels, dt);
+    int lvl = status >= 500 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO;
+    if (log_enabled(lvl) && !(status == 200 && c->route_name &&
+                              (!strcmp(c->route_name, "healthz") ||
+                               !strcmp(c->route_name, "metrics") ||
+                               !strcmp(c->route_name, "readyz")))) {
+        static const char *const mn[] = {"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE"};
+        const char *method = "OTHER";
+        for (int i = 0; i < 6; i++)
+            if (c->method == (1u << i))
+                method = mn[i];
+        char f[768];
+        snprintf(f, sizeof(f), "\"route\":\"%s\",\"method\":\"%s\",\"status\":%d,"
+                 "\"duration_ms\":%.3f%s%s",
+                 c->route_name ? c->route_name : "unknown", method, status, dt * 1000,
+                 c->req ? "" : ",\"client_gone\":true", c->fields);
+        log_write(lvl, c->rid, f, "request");
+    }
+    ctx_free(c);
+}
+
+void http_reply_json(struct http_ctx *c, int status, struct json_object *obj)
+{
+    size_t len = 0;
+    const char *s =
+        json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    http_reply(c, status, "application/json", s, len);
+}
+
+void http_reply_error(struct http_ctx *c, int status, const char *msg)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "error", json_object_new_string(msg));
+    http_reply_json(c, status, o);
+    json_object_put(o);
+}

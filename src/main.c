@@ -1,0 +1,125 @@
+/* main: the command line - serve, migrate, reconcile, verify-sns, ivs, doctor. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "cmd_ivs.h"
+#include "config.h"
+#include "log.h"
+#include "migrate.h"
+#include "sns.h"
+
+static int cmd_serve(struct config *cfg)
+{
+    struct app a;
+    if (app_init(&a, cfg) < 0) {
+        fprintf(stderr, "ivs-syncd: start-up failed\n");
+        return 1;
+    }
+    int rc = app_run(&a);
+    app_free(&a);
+    return rc;
+}
+
+static char *read_all(FILE *f, size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+        if (n == cap) {
+            if (cap >= 16 * 1024 * 1024)
+                break;
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (buf)
+        buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int cmd_verify_sns(const struct config *cfg, const char *file)
+{
+    FILE *f = strcmp(file, "-") ? fopen(file, "rb") : stdin;
+    if (!f) {
+        fprintf(stderr, "verify-sns: cannot open %s\n", file);
+        return 2;
+    }
+    size_t len;
+    char *body = read_all(f, &len);
+    if (f != stdin)
+        fclose(f);
+    if (!body) {
+        fprintf(stderr, "verify-sns: cannot read %s\n", file);
+        return 2;
+    }
+    char why[512];
+    int r = sns_verify_offline(body, len, cfg->sns_cert_dir, cfg->sns_min_signature_version, why,
+                               sizeof(why));
+    free(body);
+    printf("%s\n", why);
+    return r == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    int argi = 1;
+    int r = config_load(&cfg, argc, argv, &argi, stderr);
+    if (r != 0) {
+        config_free(&cfg);
+        return r > 0 ? 0 : 2;
+    }
+    if (log_init(cfg.log_level, cfg.log_format == LOG_FORMAT_JSON, cfg.log_file) < 0) {
+        fprintf(stderr, "LOG_FILE: cannot open %s\n", cfg.log_file);
+        config_free(&cfg);
+        return 2;
+    }
+    const char *cmd = argi < argc ? argv[argi] : "serve";
+    int rc;
+    if (!strcmp(cmd, "serve")) {
+        /* flags may follow the command too */
+        if (argi + 1 < argc) {
+            int j = argi + 1;
+            config_free(&cfg);
+            if (config_load(&cfg, argc, argv, &j, stderr) != 0 || j < argc) {
+                if (j < argc)
+                    fprintf(stderr, "ivs-syncd: unknown option %s (see --help)\n", argv[j]);
+                config_free(&cfg);
+                return 2;
+            }
+        }
+        rc = cmd_serve(&cfg);
+    } else if (!strcmp(cmd, "migrate")) {
+        rc = migrate_run(&cfg, app_conninfo(&cfg), stdout, stderr) == 0 ? 0 : 1;
+    } else if (!strcmp(cmd, "verify-sns")) {
+        if (argi + 1 >= argc) {
+            fprintf(stderr, "verify-sns: usage: ivs-syncd verify-sns FILE|-\n");
+            rc = 2;
+        } else {
+            rc = cmd_verify_sns(&cfg, argv[argi + 1]);
+        }
+    } else if (!strcmp(cmd, "ivs")) {
+        rc = cmd_ivs(&cfg, argc - argi, argv + argi);
+    } else if (!strncmp(cmd, "--", 2)) {
+        fprintf(stderr, "ivs-syncd: unknown option %s (see --help)\n", cmd);
+        rc = 2;
+    } else {
+        fprintf(stderr, "ivs-syncd: unknown command %s (see --help)\n", cmd);
+        rc = 2;
+    }
+    config_free(&cfg);
+    log_close();
+    return rc;
+}

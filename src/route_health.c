@@ -1,0 +1,91 @@
+/* route_health: /healthz (liveness), /readyz (readiness), /metrics. */
+#include <event2/buffer.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "db.h"
+#include "http_server.h"
+#include "metrics.h"
+#include "routes.h"
+
+void route_unavailable(struct http_ctx *ctx, const char *msg, int retry_after)
+{
+    char ra[16];
+    snprintf(ra, sizeof(ra), "%d", retry_after < 1 ? 1 : retry_after);
+    http_ctx_add_header(ctx, "Retry-After", ra);
+    http_reply_error(ctx, 503, msg);
+}
+
+static void healthz(struct http_ctx *ctx, void *arg)
+{
+    (void)arg;
+    static const char ok[] = "{\"status\":\"ok\"}";
+    http_reply(ctx, 200, "application/json", ok, sizeof(ok) - 1);
+}
+
+static void readyz(struct http_ctx *ctx, void *arg)
+{
+    struct app *a = arg;
+    struct json_object *o = json_object_new_object();
+    int status = 200;
+    if (a->draining) {
+        status = 503;
+        json_object_object_add(o, "status", json_object_new_string("draining"));
+        json_object_object_add(o, "reason", json_object_new_string("shutting down"));
+    } else if (!db_ready(a->db)) {
+        status = 503;
+        json_object_object_add(o, "status", json_object_new_string("unavailable"));
+        json_object_object_add(o, "reason", json_object_new_string("database unavailable"));
+        json_object_object_add(o, "database", json_object_new_string(db_last_error(a->db)));
+    } else {
+        json_object_object_add(o, "status", json_object_new_string("ready"));
+    }
+    if (status != 200)
+        json_object_object_add(o, "error", json_object_new_string(
+                                               json_object_get_string(json_object_object_get(o, "reason"))));
+    http_reply_json(ctx, status, o);
+    json_object_put(o);
+}
+
+static void metrics_route(struct http_ctx *ctx, void *arg)
+{
+    struct app *a = arg;
+    metrics_set(a->metrics, "ivs_syncd_uptime_seconds", NULL, (double)time(NULL) - a->started);
+    metrics_set(a->metrics, "ivs_syncd_http_inflight", NULL, http_server_inflight(a->http));
+    metrics_set(a->metrics, "ivs_syncd_ready", NULL, !a->draining && db_ready(a->db));
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        route_unavailable(ctx, "out of memory", 1);
+        return;
+    }
+    metrics_render(a->metrics, b);
+    size_t n = evbuffer_get_length(b);
+    char *s = malloc(n + 1);
+    if (!s) {
+        evbuffer_free(b);
+        route_unavailable(ctx, "out of memory", 1);
+        return;
+    }
+    evbuffer_remove(b, s, n);
+    evbuffer_free(b);
+    http_reply(ctx, 200, "text/plain; version=0.0.4; charset=utf-8", s, n);
+    free(s);
+}
+
+int route_health_register(struct app *a)
+{
+    metrics_declare(a->metrics, "ivs_syncd_build_info", METRIC_GAUGE,
+                    "build information (always 1)");
+    metrics_set(a->metrics, "ivs_syncd_build_info", "version=\"" IVS_VERSION "\",revision=\"" IVS_GIT_REV "\"", 1);
+    metrics_declare(a->metrics, "ivs_syncd_uptime_seconds", METRIC_GAUGE, "seconds since start");
+    metrics_declare(a->metrics, "ivs_syncd_ready", METRIC_GAUGE, "1 when /readyz answers 200");
+    if (http_server_route(a->http, "/healthz", HTTP_GET, "healthz", healthz, a) < 0 ||
+        http_server_route(a->http, "/readyz", HTTP_GET, "readyz", readyz, a) < 0 ||
+        http_server_route(a->http, "/metrics", HTTP_GET, "metrics", metrics_route, a) < 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,1065 @@
+#include "sns.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
+
+#define SNS_CERT_PREFIX  "SimpleNotificationService-"
+#define SNS_CERT_SUFFIX  ".pem"
+#define SNS_CERT_HEX_MIN 8
+#define SNS_CERT_HEX_MAX 128
+#define SNS_REGION_MAX   31
+#define SNS_PEM_LINE_MAX 76
+#define SNS_MIN_RSA_BITS 2048
+
+static void sns_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void sns_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---------------------------------------------------------------- UTF-8 */
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
+static int sns_utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        uint32_t cp, min;
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+            cp = c & 0x1f;
+            min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            cp = c & 0x0f;
+            min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+        } else {
+            return 0;
+        }
+        if (n - i - 1 < need)
+            return 0;
+        for (size_t k = 1; k <= need; k++) {
+            unsigned char cc = s[i + k];
+            if ((cc & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (cc & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += need + 1;
+    }
+    return 1;
+}
+
+/* --------------------------------------------------------------- base64 */
+
+static int sns_b64_val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/*
+ * Strict base64 (RFC 4648 section 4): length a multiple of 4, '=' only as
+ * the final padding, unused bits zero, no whitespace. *out is malloc'd.
+ */
+static int sns_b64_decode(const char *in, size_t n, unsigned char **out, size_t *outlen)
+{
+    unsigned char *buf = NULL;
+    size_t o = 0;
+
+    *out = NULL;
+    *outlen = 0;
+    if (n == 0 || n % 4 != 0)
+        goto fail;
+    buf = malloc(n / 4 * 3);
+    if (!buf)
+        goto fail;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        int pad = 0;
+        int last = (i + 4 == n);
+        for (int k = 0; k < 4; k++) {
+            unsigned char c = (unsigned char)in[i + k];
+            if (c == '=' && last && k >= 2) {
+                v[k] = 0;
+                pad++;
+                continue;
+            }
+            if (pad)
+                goto fail; /* data after '=' */
+            v[k] = sns_b64_val(c);
+            if (v[k] < 0)
+                goto fail;
+        }
+        uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) |
+                     (uint32_t)v[3];
+        if (pad == 2 && (v[1] & 0x0f))
+            goto fail; /* non-canonical */
+        if (pad == 1 && (v[2] & 0x03))
+            goto fail;
+        buf[o++] = (unsigned char)(w >> 16);
+        if (pad < 2)
+            buf[o++] = (unsigned char)(w >> 8);
+        if (pad < 1)
+            buf[o++] = (unsigned char)w;
+    }
+    *out = buf;
+    *outlen = o;
+    return 0;
+fail:
+    free(buf);
+    return -1;
+}
+
+/* ------------------------------------------------------------ timestamp */
+
+static int sns_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static long long sns_days_from_civil(long long y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+static int sns_digits(const char *s, int n, int *v)
+{
+    int r = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        r = r * 10 + (s[i] - '0');
+    }
+    *v = r;
+    return 0;
+}
+
+/* YYYY-MM-DDTHH:MM:SS[.d{1,9}]Z, nothing else. */
+static int sns_parse_timestamp(const char *s, time_t *t, int *ms)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, mo, d, h, mi, se, frac = 0;
+    size_t n = strlen(s);
+
+    if (n < 20 || n > 30)
+        return -1;
+    if (sns_digits(s, 4, &y) || s[4] != '-' || sns_digits(s + 5, 2, &mo) || s[7] != '-' ||
+        sns_digits(s + 8, 2, &d) || s[10] != 'T' || sns_digits(s + 11, 2, &h) || s[13] != ':' ||
+        sns_digits(s + 14, 2, &mi) || s[16] != ':' || sns_digits(s + 17, 2, &se))
+        return -1;
+    size_t i = 19;
+    if (s[i] == '.') {
+        size_t start = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        size_t nd = i - start;
+        if (nd < 1 || nd > 9)
+            return -1;
+        for (size_t k = 0; k < 3; k++)
+            frac = frac * 10 + (k < nd ? s[start + k] - '0' : 0);
+    }
+    if (s[i] != 'Z' || i + 1 != n)
+        return -1;
+    if (y < 1970 || mo < 1 || mo > 12 || h > 23 || mi > 59 || se > 59)
+        return -1;
+    int dim = mdays[mo - 1] + (mo == 2 && sns_leap(y));
+    if (d < 1 || d > dim)
+        return -1;
+    long long secs =
+        sns_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400LL + h * 3600LL + mi * 60LL + se;
+    if (sizeof(time_t) < 8 && secs > INT32_MAX)
+        return -1;
+    *t = (time_t)secs;
+    *ms = frac;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- parse */
+
+struct sns_field {
+    const char *key;
+    int required;
+    int allow_null; /* JSON null = absent */
+    int allow_nul;  /* U+0000 allowed in the value */
+    int allow_empty;
+    size_t max;
+};
+
+static int sns_get_str(struct json_object *obj, const struct sns_field *f, char **dst, size_t *dlen,
+                       char *err, size_t errlen)
+{
+    struct json_object *v = NULL;
+
+    *dst = NULL;
+    if (!json_object_object_get_ex(obj, f->key, &v)) {
+        if (f->required) {
+            sns_set_err(err, errlen, "%s: missing", f->key);
+            return -1;
+        }
+        return 0;
+    }
+    if (!v) {
+        if (f->allow_null)
+            return 0;
+        sns_set_err(err, errlen, "%s: must be a string, not null", f->key);
+        return -1;
+    }
+    if (!json_object_is_type(v, json_type_string)) {
+        sns_set_err(err, errlen, "%s: must be a string", f->key);
+        return -1;
+    }
+    const char *s = json_object_get_string(v);
+    int sl = json_object_get_string_len(v);
+    if (!s || sl < 0) {
+        sns_set_err(err, errlen, "%s: unreadable", f->key);
+        return -1;
+    }
+    size_t n = (size_t)sl;
+    if (n > f->max) {
+        sns_set_err(err, errlen, "%s: too long (%zu bytes, at most %zu)", f->key, n, f->max);
+        return -1;
+    }
+    if (n == 0 && !f->allow_empty) {
+        sns_set_err(err, errlen, "%s: empty", f->key);
+        return -1;
+    }
+    if (!f->allow_nul && memchr(s, '\0', n)) {
+        sns_set_err(err, errlen, "%s: contains U+0000", f->key);
+        return -1;
+    }
+    if (!sns_utf8_valid((const unsigned char *)s, n)) {
+        sns_set_err(err, errlen, "%s: not valid UTF-8", f->key);
+        return -1;
+    }
+    char *c = malloc(n + 1);
+    if (!c) {
+        sns_set_err(err, errlen, "%s: out of memory", f->key);
+        return -1;
+    }
+    memcpy(c, s, n);
+    c[n] = '\0';
+    *dst = c;
+    if (dlen)
+        *dlen = n;
+    return 0;
+}
+
+void sns_message_free(struct sns_message *msg)
+{
+    if (!msg)
+        return;
+    free(msg->type_str);
+    free(msg->message);
+    free(msg->message_id);
+    free(msg->topic_arn);
+    free(msg->subject);
+    free(msg->timestamp);
+    free(msg->signature_version_str);
+    free(msg->signature);
+    free(msg->signing_cert_url);
+    free(msg->subscribe_url);
+    free(msg->token);
+    free(msg->unsubscribe_url);
+    memset(msg, 0, sizeof(*msg));
+}
+
+static int sns_is_json_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+int sns_parse(const char *body, size_t len, int max_depth, struct sns_message *out, char *err,
+              size_t errlen)
+{
+    struct json_tokener *tok = NULL;
+    struct json_object *obj = NULL;
+    int conf;
+
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!body || !out) {
+        sns_set_err(err, errlen, "body: missing");
+        goto fail;
+    }
+    if (len == 0) {
+        sns_set_err(err, errlen, "body: empty");
+        goto fail;
+    }
+    if (len > INT_MAX / 2) {
+        sns_set_err(err, errlen, "body: too large");
+        goto fail;
+    }
+    if (memchr(body, '\0', len)) {
+        sns_set_err(err, errlen, "body: contains a NUL byte");
+        goto fail;
+    }
+    if (!sns_utf8_valid((const unsigned char *)body, len)) {
+        sns_set_err(err, errlen, "body: not valid UTF-8");
+        goto fail;
+    }
+    tok = json_tokener_new_ex(max_depth > 0 ? max_depth : SNS_DEFAULT_MAX_DEPTH);
+    if (!tok) {
+        sns_set_err(err, errlen, "body: out of memory");
+        goto fail;
+    }
+    /* trailing bytes are checked below, for a clearer message */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
+                                    JSON_TOKENER_VALIDATE_UTF8);
+    obj = json_tokener_parse_ex(tok, body, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    if (!obj && jerr == json_tokener_continue) {
+        /* a bare number at the end waits for a delimiter: feed one */
+        obj = json_tokener_parse_ex(tok, " ", 1);
+        jerr = json_tokener_get_error(tok);
+        if (obj || jerr == json_tokener_success) {
+            sns_set_err(err, errlen, "body: not a JSON object");
+            goto fail;
+        }
+        jerr = json_tokener_continue;
+    }
+    if (!obj) {
+        if (jerr == json_tokener_success)
+            sns_set_err(err, errlen, "body: not a JSON object"); /* JSON null */
+        else if (jerr == json_tokener_continue)
+            sns_set_err(err, errlen, "body: truncated JSON");
+        else if (jerr == json_tokener_error_depth)
+            sns_set_err(err, errlen, "body: JSON nested too deeply");
+        else
+            sns_set_err(err, errlen, "body: invalid JSON (%s)", json_tokener_error_desc(jerr));
+        goto fail;
+    }
+    size_t end = json_tokener_get_parse_end(tok);
+    for (size_t i = end; i < len; i++) {
+        if (!sns_is_json_ws(body[i])) {
+            sns_set_err(err, errlen, "body: trailing data after the JSON object");
+            goto fail;
+        }
+    }
+    if (!json_object_is_type(obj, json_type_object)) {
+        sns_set_err(err, errlen, "body: not a JSON object");
+        goto fail;
+    }
+
+    static const struct sns_field f_type = {"Type", 1, 0, 0, 0, 64};
+    if (sns_get_str(obj, &f_type, &out->type_str, NULL, err, errlen))
+        goto fail;
+    if (strcmp(out->type_str, "Notification") == 0) {
+        out->type = SNS_NOTIFICATION;
+    } else if (strcmp(out->type_str, "SubscriptionConfirmation") == 0) {
+        out->type = SNS_SUBSCRIPTION_CONFIRMATION;
+    } else if (strcmp(out->type_str, "UnsubscribeConfirmation") == 0) {
+        out->type = SNS_UNSUBSCRIBE_CONFIRMATION;
+    } else {
+        sns_set_err(err, errlen, "Type: unknown message type");
+        goto fail;
+    }
+    conf = out->type != SNS_NOTIFICATION;
+
+    const struct sns_field f_message = {"Message", 1, 0, 1, 1, SNS_MAX_MESSAGE};
+    const struct sns_field f_id = {"MessageId", 1, 0, 0, 0, SNS_MAX_FIELD};
+    const struct sns_field f_topic = {"TopicArn", 1, 0, 0, 0, SNS_MAX_FIELD};
+    const struct sns_field f_subject = {"Subject", 0, 1, 0, 1, SNS_MAX_FIELD};
+    const struct sns_field f_ts = {"Timestamp", 1, 0, 0, 0, 64};
+    const struct sns_field f_sv = {"SignatureVersion", 1, 0, 0, 0, 16};
+    const struct sns_field f_sig = {"Signature", 1, 0, 0, 0, SNS_MAX_FIELD};
+    const struct sns_field f_cert = {"SigningCertURL", 1, 0, 0, 0, SNS_MAX_URL};
+    const struct sns_field f_sub = {"SubscribeURL", 1, 0, 0, 0, SNS_MAX_URL};
+    const struct sns_field f_token = {"Token", 1, 0, 0, 0, SNS_MAX_FIELD};
+    const struct sns_field f_unsub = {"UnsubscribeURL", 0, 1, 0, 1, SNS_MAX_URL};
+
+    if (sns_get_str(obj, &f_message, &out->message, &out->message_len, err, errlen) ||
+        sns_get_str(obj, &f_id, &out->message_id, NULL, err, errlen) ||
+        sns_get_str(obj, &f_topic, &out->topic_arn, NULL, err, errlen) ||
+        sns_get_str(obj, &f_ts, &out->timestamp, NULL, err, errlen) ||
+        sns_get_str(obj, &f_sv, &out->signature_version_str, NULL, err, errlen) ||
+        sns_get_str(obj, &f_sig, &out->signature, NULL, err, errlen) ||
+        sns_get_str(obj, &f_cert, &out->signing_cert_url, NULL, err, errlen))
+        goto fail;
+    if (conf) {
+        if (sns_get_str(obj, &f_sub, &out->subscribe_url, NULL, err, errlen) ||
+            sns_get_str(obj, &f_token, &out->token, NULL, err, errlen))
+            goto fail;
+    } else {
+        if (sns_get_str(obj, &f_subject, &out->subject, NULL, err, errlen) ||
+            sns_get_str(obj, &f_unsub, &out->unsubscribe_url, NULL, err, errlen))
+            goto fail;
+    }
+    if (sns_parse_timestamp(out->timestamp, &out->time, &out->time_ms)) {
+        sns_set_err(err, errlen,
+                    "Timestamp: not an ISO 8601 UTC time like 2026-03-06T19:55:38.903Z");
+        goto fail;
+    }
+    if (strcmp(out->signature_version_str, "1") == 0) {
+        out->signature_version = 1;
+    } else if (strcmp(out->signature_version_str, "2") == 0) {
+        out->signature_version = 2;
+    } else {
+        sns_set_err(err, errlen, "SignatureVersion: unsupported (must be \"1\" or \"2\")");
+        goto fail;
+    }
+    json_object_put(obj);
+    json_tokener_free(tok);
+    return 0;
+fail:
+    if (obj)
+        json_object_put(obj);
+    if (tok)
+        json_tokener_free(tok);
+    if (out)
+        sns_message_free(out);
+    return -1;
+}
+
+/* ------------------------------------------------------- string to sign */
+
+struct sns_kv {
+    const char *key;
+    const char *val;
+    size_t len;
+};
+
+int sns_string_to_sign(const struct sns_message *msg, char **out, size_t *len)
+{
+    struct sns_kv kv[8];
+    int n = 0;
+    char *buf = NULL;
+
+    if (!out || !len)
+        return -1;
+    *out = NULL;
+    *len = 0;
+    if (!msg || !msg->message || !msg->message_id || !msg->timestamp || !msg->topic_arn ||
+        !msg->type_str)
+        return -1;
+    kv[n++] = (struct sns_kv){"Message", msg->message, msg->message_len};
+    kv[n++] = (struct sns_kv){"MessageId", msg->message_id, strlen(msg->message_id)};
+    if (msg->type == SNS_NOTIFICATION) {
+        if (msg->subject)
+            kv[n++] = (struct sns_kv){"Subject", msg->subject, strlen(msg->subject)};
+        kv[n++] = (struct sns_kv){"Timestamp", msg->timestamp, strlen(msg->timestamp)};
+    } else {
+        if (!msg->subscribe_url || !msg->token)
+            return -1;
+        kv[n++] = (struct sns_kv){"SubscribeURL", msg->subscribe_url, strlen(msg->subscribe_url)};
+        kv[n++] = (struct sns_kv){"Timestamp", msg->timestamp, strlen(msg->timestamp)};
+        kv[n++] = (struct sns_kv){"Token", msg->token, strlen(msg->token)};
+    }
+    kv[n++] = (struct sns_kv){"TopicArn", msg->topic_arn, strlen(msg->topic_arn)};
+    kv[n++] = (struct sns_kv){"Type", msg->type_str, strlen(msg->type_str)};
+
+    size_t total = 1;
+    for (int i = 0; i < n; i++)
+        total += strlen(kv[i].key) + kv[i].len + 2;
+    buf = malloc(total);
+    if (!buf)
+        return -1;
+    size_t p = 0;
+    for (int i = 0; i < n; i++) {
+        size_t kl = strlen(kv[i].key);
+        memcpy(buf + p, kv[i].key, kl);
+        p += kl;
+        buf[p++] = '\n';
+        memcpy(buf + p, kv[i].val, kv[i].len);
+        p += kv[i].len;
+        buf[p++] = '\n';
+    }
+    buf[p] = '\0';
+    *out = buf;
+    *len = p;
+    return 0;
+}
+
+/* ----------------------------------------------------------------- URLs */
+
+static int sns_is_lower(char c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+static int sns_is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* region: [a-z]{2}(-[a-z]+)+-[0-9]{1,2} */
+static int sns_region_ok(const char *s, size_t n)
+{
+    size_t i = 2;
+    int words = 0;
+
+    if (n < 6 || n > SNS_REGION_MAX || !sns_is_lower(s[0]) || !sns_is_lower(s[1]))
+        return 0;
+    for (;;) {
+        if (i >= n || s[i] != '-')
+            return 0;
+        i++;
+        if (i < n && sns_is_digit(s[i]))
+            break;
+        size_t start = i;
+        while (i < n && sns_is_lower(s[i]))
+            i++;
+        if (i == start)
+            return 0;
+        words++;
+    }
+    size_t ds = i;
+    while (i < n && sns_is_digit(s[i]))
+        i++;
+    return words >= 1 && i == n && i - ds >= 1 && i - ds <= 2;
+}
+
+static int sns_ends_with(const char *s, size_t n, const char *suf, size_t *stem)
+{
+    size_t sl = strlen(suf);
+    if (n < sl || memcmp(s + n - sl, suf, sl) != 0)
+        return 0;
+    *stem = n - sl;
+    return 1;
+}
+
+/*
+ * <prefix><region><suffix> where suffix is ".amazonaws.com" (region not cn-)
+ * or ".amazonaws.com.cn" (region cn-...). Exact lowercase bytes.
+ */
+static int sns_regional_name_ok(const char *h, size_t n, const char *prefix)
+{
+    size_t pl = strlen(prefix), stem;
+    int cn;
+
+    if (n <= pl || memcmp(h, prefix, pl) != 0)
+        return 0;
+    if (sns_ends_with(h, n, ".amazonaws.com.cn", &stem))
+        cn = 1;
+    else if (sns_ends_with(h, n, ".amazonaws.com", &stem))
+        cn = 0;
+    else
+        return 0;
+    if (stem <= pl)
+        return 0;
+    const char *r = h + pl;
+    size_t rl = stem - pl;
+    if (!sns_region_ok(r, rl))
+        return 0;
+    if (cn != (rl > 3 && memcmp(r, "cn-", 3) == 0))
+        return 0;
+    return 1;
+}
+
+static int sns_host_ok(const char *h, size_t n)
+{
+    return sns_regional_name_ok(h, n, "sns.");
+}
+
+/* Splits "https://<host>" off url; *rest points after the host. */
+static int sns_url_host(const char *url, const char **rest, char *err, size_t errlen)
+{
+    static const char scheme[] = "https://";
+    size_t n;
+
+    if (!url) {
+        sns_set_err(err, errlen, "missing");
+        return -1;
+    }
+    n = strnlen(url, SNS_MAX_URL + 1);
+    if (n > SNS_MAX_URL) {
+        sns_set_err(err, errlen, "too long");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)url[i];
+        if (c <= 0x20 || c >= 0x7f || c == '\\') {
+            sns_set_err(err, errlen, "contains whitespace, control, backslash or non-ASCII");
+            return -1;
+        }
+    }
+    if (strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
+        sns_set_err(err, errlen, "not https");
+        return -1;
+    }
+    const char *h = url + sizeof(scheme) - 1;
+    size_t hl = strcspn(h, "/?#");
+    if (memchr(h, '@', hl)) {
+        sns_set_err(err, errlen, "userinfo not allowed");
+        return -1;
+    }
+    if (memchr(h, ':', hl)) {
+        sns_set_err(err, errlen, "port not allowed");
+        return -1;
+    }
+    if (!sns_host_ok(h, hl)) {
+        sns_set_err(err, errlen, "host not an SNS host (sns.<region>.amazonaws.com)");
+        return -1;
+    }
+    *rest = h + hl;
+    return 0;
+}
+
+int sns_cert_url_check(const char *url, char *err, size_t errlen)
+{
+    const char *p;
+    char sub[160];
+
+    if (sns_url_host(url, &p, sub, sizeof(sub))) {
+        sns_set_err(err, errlen, "SigningCertURL: %s", sub);
+        return -1;
+    }
+    size_t pl = strlen(SNS_CERT_PREFIX);
+    if (p[0] != '/' || strncmp(p + 1, SNS_CERT_PREFIX, pl) != 0) {
+        sns_set_err(err, errlen, "SigningCertURL: path not /SimpleNotificationService-<hex>.pem");
+        return -1;
+    }
+    const char *hex = p + 1 + pl;
+    size_t hn = 0;
+    while ((hex[hn] >= '0' && hex[hn] <= '9') || (hex[hn] >= 'a' && hex[hn] <= 'f'))
+        hn++;
+    if (hn < SNS_CERT_HEX_MIN || hn > SNS_CERT_HEX_MAX || strcmp(hex + hn, SNS_CERT_SUFFIX) != 0) {
+        sns_set_err(err, errlen, "SigningCertURL: path not /SimpleNotificationService-<hex>.pem");
+        return -1;
+    }
+    return 0;
+}
+
+int sns_url_host_check(const char *url, char *err, size_t errlen)
+{
+    const char *p;
+    char sub[160];
+
+    if (sns_url_host(url, &p, sub, sizeof(sub))) {
+        sns_set_err(err, errlen, "SubscribeURL: %s", sub);
+        return -1;
+    }
+    if (p[0] != '/') {
+        sns_set_err(err, errlen, "SubscribeURL: path missing after the host");
+        return -1;
+    }
+    if (strchr(p, '#')) {
+        sns_set_err(err, errlen, "SubscribeURL: fragment not allowed");
+        return -1;
+    }
+    return 0;
+}
+
+int sns_cert_filename(const char *url, char *out, size_t outlen)
+{
+    if (!out || outlen == 0)
+        return -1;
+    out[0] = '\0';
+    if (sns_cert_url_check(url, NULL, 0))
+        return -1;
+    const char *slash = strrchr(url, '/');
+    size_t n = strlen(slash + 1);
+    if (n + 1 > outlen)
+        return -1;
+    memcpy(out, slash + 1, n + 1);
+    return 0;
+}
+
+/* ---------------------------------------------------------- certificate */
+
+static int sns_pem_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Consumes "\n" or "\r\n" at *p; 0 if none. */
+static int sns_eol(const char *s, size_t len, size_t *p)
+{
+    if (*p < len && s[*p] == '\n') {
+        (*p)++;
+        return 1;
+    }
+    if (*p + 1 < len && s[*p] == '\r' && s[*p + 1] == '\n') {
+        *p += 2;
+        return 1;
+    }
+    return 0;
+}
+
+/* Signing names a certificate may carry (lowercased before the check). */
+static int sns_signing_name_ok(const char *name, size_t n)
+{
+    if ((n == 17 && memcmp(name, "sns.amazonaws.com", 17) == 0) ||
+        (n == 20 && memcmp(name, "sns.amazonaws.com.cn", 20) == 0))
+        return 1;
+    return sns_regional_name_ok(name, n, "sns.") || sns_regional_name_ok(name, n, "sns-") ||
+           sns_regional_name_ok(name, n, "sns-signing.");
+}
+
+static int sns_asn1_name_ok(const ASN1_STRING *s)
+{
+    unsigned char *u = NULL;
+    int n = ASN1_STRING_to_UTF8(&u, s);
+    int ok = 0;
+
+    if (n <= 0 || n > 253)
+        goto done;
+    for (int i = 0; i < n; i++) {
+        if (u[i] >= 'A' && u[i] <= 'Z')
+            u[i] = (unsigned char)(u[i] - 'A' + 'a');
+    }
+    ok = sns_signing_name_ok((const char *)u, (size_t)n);
+done:
+    OPENSSL_free(u);
+    return ok;
+}
+
+static int sns_cert_names_ok(X509 *x)
+{
+    X509_NAME *subj = X509_get_subject_name(x);
+    int idx = -1;
+
+    while (subj && (idx = X509_NAME_get_index_by_NID(subj, NID_commonName, idx)) >= 0) {
+        X509_NAME_ENTRY *e = X509_NAME_get_entry(subj, idx);
+        if (e && sns_asn1_name_ok(X509_NAME_ENTRY_get_data(e)))
+            return 1;
+    }
+    GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    int ok = 0;
+    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans) && !ok; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+        if (g->type == GEN_DNS && sns_asn1_name_ok(g->d.dNSName))
+            ok = 1;
+    }
+    GENERAL_NAMES_free(sans);
+    return ok;
+}
+
+int sns_cert_load_pem(const char *pem, size_t len, X509 **out, char *err, size_t errlen)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----";
+    static const char end[] = "-----END CERTIFICATE-----";
+    char *b64 = NULL;
+    unsigned char *der = NULL;
+    size_t b64n = 0, dern = 0, p = 0;
+    X509 *x = NULL;
+
+    if (out)
+        *out = NULL;
+    if (!pem || !out) {
+        sns_set_err(err, errlen, "certificate: missing");
+        goto fail;
+    }
+    if (len == 0 || len > SNS_MAX_CERT_FILE) {
+        sns_set_err(err, errlen, "certificate: empty or larger than %d bytes", SNS_MAX_CERT_FILE);
+        goto fail;
+    }
+    while (p < len && sns_pem_ws(pem[p]))
+        p++;
+    if (len - p < sizeof(begin) - 1 || memcmp(pem + p, begin, sizeof(begin) - 1) != 0) {
+        sns_set_err(err, errlen, "certificate: not a PEM CERTIFICATE (other text before it?)");
+        goto fail;
+    }
+    p += sizeof(begin) - 1;
+    if (!sns_eol(pem, len, &p)) {
+        sns_set_err(err, errlen, "certificate: bad PEM header line");
+        goto fail;
+    }
+    b64 = malloc(len);
+    if (!b64) {
+        sns_set_err(err, errlen, "certificate: out of memory");
+        goto fail;
+    }
+    for (;;) {
+        if (p >= len) {
+            sns_set_err(err, errlen, "certificate: PEM END line missing");
+            goto fail;
+        }
+        if (pem[p] == '-')
+            break;
+        size_t ls = p;
+        while (p < len && (sns_b64_val((unsigned char)pem[p]) >= 0 || pem[p] == '='))
+            p++;
+        size_t ll = p - ls;
+        if (ll == 0 || ll > SNS_PEM_LINE_MAX || !sns_eol(pem, len, &p)) {
+            sns_set_err(err, errlen, "certificate: bad PEM body line (headers or junk?)");
+            goto fail;
+        }
+        memcpy(b64 + b64n, pem + ls, ll);
+        b64n += ll;
+    }
+    if (len - p < sizeof(end) - 1 || memcmp(pem + p, end, sizeof(end) - 1) != 0) {
+        sns_set_err(err, errlen, "certificate: bad PEM END line");
+        goto fail;
+    }
+    p += sizeof(end) - 1;
+    while (p < len && sns_pem_ws(pem[p]))
+        p++;
+    if (p != len) {
+        sns_set_err(err, errlen, "certificate: text after the PEM block");
+        goto fail;
+    }
+    if (sns_b64_decode(b64, b64n, &der, &dern)) {
+        sns_set_err(err, errlen, "certificate: PEM body is not strict base64");
+        goto fail;
+    }
+    const unsigned char *dp = der;
+    x = d2i_X509(NULL, &dp, (long)dern);
+    if (!x || dp != der + dern) {
+        sns_set_err(err, errlen, "certificate: not one DER X.509 certificate");
+        goto fail;
+    }
+    EVP_PKEY *pk = X509_get0_pubkey(x);
+    if (!pk || EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA) {
+        sns_set_err(err, errlen, "certificate: key is not RSA");
+        goto fail;
+    }
+    if (EVP_PKEY_get_bits(pk) < SNS_MIN_RSA_BITS) {
+        sns_set_err(err, errlen, "certificate: RSA key shorter than %d bits", SNS_MIN_RSA_BITS);
+        goto fail;
+    }
+    if (!sns_cert_names_ok(x)) {
+        sns_set_err(err, errlen, "certificate: subject is not sns.amazonaws.com");
+        goto fail;
+    }
+    free(b64);
+    free(der);
+    *out = x;
+    return 0;
+fail:
+    X509_free(x);
+    free(b64);
+    free(der);
+    return -1;
+}
+
+static int sns_asn1_time_t(const ASN1_TIME *a, long long *t)
+{
+    struct tm tm;
+
+    if (!a || ASN1_TIME_to_tm(a, &tm) != 1)
+        return -1;
+    *t = sns_days_from_civil(tm.tm_year + 1900LL, (unsigned)tm.tm_mon + 1, (unsigned)tm.tm_mday) *
+             86400LL +
+         tm.tm_hour * 3600LL + tm.tm_min * 60LL + tm.tm_sec;
+    return 0;
+}
+
+int sns_cert_valid_at(const X509 *cert, time_t t)
+{
+    long long nb, na;
+
+    if (!cert || sns_asn1_time_t(X509_get0_notBefore(cert), &nb) ||
+        sns_asn1_time_t(X509_get0_notAfter(cert), &na))
+        return -1;
+    return ((long long)t >= nb && (long long)t <= na) ? 0 : -1;
+}
+
+int sns_verify(const struct sns_message *msg, X509 *cert, char *err, size_t errlen)
+{
+    unsigned char *sig = NULL;
+    size_t sigl = 0;
+    char *sts = NULL;
+    size_t stsl = 0;
+    EVP_MD_CTX *md = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    const EVP_MD *alg;
+
+    if (!msg || !cert || !msg->signature) {
+        sns_set_err(err, errlen, "signature: message or certificate missing");
+        goto fail;
+    }
+    if (msg->signature_version == 1) {
+        alg = EVP_sha1();
+    } else if (msg->signature_version == 2) {
+        alg = EVP_sha256();
+    } else {
+        sns_set_err(err, errlen, "SignatureVersion: unsupported (must be 1 or 2)");
+        goto fail;
+    }
+    if (sns_cert_valid_at(cert, msg->time)) {
+        sns_set_err(err, errlen, "certificate: not valid at the message Timestamp");
+        goto fail;
+    }
+    EVP_PKEY *pk = X509_get0_pubkey(cert);
+    if (!pk || EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA) {
+        sns_set_err(err, errlen, "certificate: key is not RSA");
+        goto fail;
+    }
+    if (sns_b64_decode(msg->signature, strlen(msg->signature), &sig, &sigl)) {
+        sns_set_err(err, errlen, "Signature: not strict base64");
+        goto fail;
+    }
+    if (sns_string_to_sign(msg, &sts, &stsl)) {
+        sns_set_err(err, errlen, "signature: cannot build the string to sign");
+        goto fail;
+    }
+    md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestVerifyInit(md, &pctx, alg, NULL, pk) != 1 ||
+        EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
+        sns_set_err(err, errlen, "signature: OpenSSL verify setup failed");
+        goto fail;
+    }
+    if (EVP_DigestVerify(md, sig, sigl, (const unsigned char *)sts, stsl) != 1) {
+        sns_set_err(err, errlen, "signature does not match");
+        goto fail;
+    }
+    EVP_MD_CTX_free(md);
+    free(sig);
+    free(sts);
+    return 0;
+fail:
+    ERR_clear_error();
+    EVP_MD_CTX_free(md);
+    free(sig);
+    free(sts);
+    return -1;
+}
+
+/* -------------------------------------------------------------- offline */
+
+static int sns_read_small_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = NULL;
+    char *buf = NULL;
+    size_t n;
+
+    *out = NULL;
+    *len = 0;
+    f = fopen(path, "rb");
+    if (!f) {
+        sns_set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    buf = malloc(SNS_MAX_CERT_FILE + 1);
+    if (!buf) {
+        sns_set_err(err, errlen, "out of memory");
+        goto fail;
+    }
+    n = fread(buf, 1, SNS_MAX_CERT_FILE + 1, f);
+    if (ferror(f)) {
+        sns_set_err(err, errlen, "cannot read %s", path);
+        goto fail;
+    }
+    if (n > SNS_MAX_CERT_FILE) {
+        sns_set_err(err, errlen, "%s: larger than %d bytes", path, SNS_MAX_CERT_FILE);
+        goto fail;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+fail:
+    if (f)
+        fclose(f);
+    free(buf);
+    return -1;
+}
+
+static void sns_fmt_time(const ASN1_TIME *a, char *buf, size_t n)
+{
+    struct tm tm;
+    if (!a || ASN1_TIME_to_tm(a, &tm) != 1 || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, n, "?");
+}
+
+int sns_verify_offline(const char *body, size_t len, const char *cert_dir, int min_sigver,
+                       char *why, size_t whylen)
+{
+    struct sns_message msg;
+    char err[256], name[SNS_CERT_NAME_MAX], path[4096 + SNS_CERT_NAME_MAX];
+    char *pem = NULL;
+    size_t peml = 0;
+    X509 *cert = NULL;
+
+    memset(&msg, 0, sizeof(msg));
+    if (sns_parse(body, len, SNS_DEFAULT_MAX_DEPTH, &msg, err, sizeof(err))) {
+        sns_set_err(why, whylen, "invalid: %s", err);
+        goto fail;
+    }
+    if (msg.signature_version < min_sigver) {
+        sns_set_err(why, whylen, "invalid: SignatureVersion %d below the required minimum %d",
+                    msg.signature_version, min_sigver);
+        goto fail;
+    }
+    if (sns_cert_url_check(msg.signing_cert_url, err, sizeof(err))) {
+        sns_set_err(why, whylen, "invalid: %s", err);
+        goto fail;
+    }
+    if (!cert_dir || !cert_dir[0]) {
+        sns_set_err(why, whylen, "invalid: no certificate directory (SNS_CERT_DIR) set");
+        goto fail;
+    }
+    if (sns_cert_filename(msg.signing_cert_url, name, sizeof(name))) {
+        sns_set_err(why, whylen, "invalid: SigningCertURL: no file name");
+        goto fail;
+    }
+    int pn = snprintf(path, sizeof(path), "%s/%s", cert_dir, name);
+    if (pn < 0 || (size_t)pn >= sizeof(path)) {
+        sns_set_err(why, whylen, "invalid: certificate path too long");
+        goto fail;
+    }
+    if (sns_read_small_file(path, &pem, &peml, err, sizeof(err))) {
+        sns_set_err(why, whylen, "invalid: certificate %s", err);
+        goto fail;
+    }
+    if (sns_cert_load_pem(pem, peml, &cert, err, sizeof(err))) {
+        sns_set_err(why, whylen, "invalid: %s (%s)", err, path);
+        goto fail;
+    }
+    if (sns_verify(&msg, cert, err, sizeof(err))) {
+        sns_set_err(why, whylen, "invalid: %s", err);
+        goto fail;
+    }
+    char nb[32], na[32];
+    sns_fmt_time(X509_get0_notBefore(cert), nb, sizeof(nb));
+    sns_fmt_time(X509_get0_notAfter(cert), na, sizeof(na));
+    sns_set_err(why, whylen,
+                "valid: %s %s from %s at %s, SignatureVersion %d, certificate %s (valid %s .. %s)",
+                msg.type_str, msg.message_id, msg.topic_arn, msg.timestamp, msg.signature_version,
+                name, nb, na);
+    X509_free(cert);
+    free(pem);
+    sns_message_free(&msg);
+    return 0;
+fail:
+    X509_free(cert);
+    free(pem);
+    sns_message_free(&msg);
+    return -1;
+}

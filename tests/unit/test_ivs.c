@@ -1,0 +1,365 @@
+/* Unit tests for the pure parts of ivs (and aws_creds' parsers). */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "aws_creds.h"
+#include "ivs.h"
+#include "t.h"
+
+#define ARN "arn:aws:ivs:us-west-2:123456789012:channel/abcdEFGH1234"
+
+static void perr(long status, const char *hdr, const char *body, struct ivs_error *e)
+{
+    ivs_parse_error(status, hdr, body, body ? strlen(body) : 0, e);
+}
+
+TEST(error_from_header)
+{
+    struct ivs_error e;
+    perr(404, "ChannelNotBroadcasting:http://internal.amazon.com/coral/com.amazonaws.ivs/",
+         "{\"exceptionMessage\":\"Channel is not broadcasting\"}", &e);
+    CHECK(e.outcome == IVS_OFFLINE);
+    CHECK_STR(e.code, "ChannelNotBroadcasting");
+    CHECK_STR(e.message, "Channel is not broadcasting");
+
+    perr(404, "ResourceNotFoundException:http://x/", "{\"exceptionMessage\":\"no such\"}", &e);
+    CHECK(e.outcome == IVS_ERR_NOT_FOUND);
+    CHECK_STR(e.message, "no such");
+
+    perr(403, "AccessDeniedException", "{\"message\":\"not authorized\"}", &e);
+    CHECK(e.outcome == IVS_ERR_ACCESS_DENIED);
+    CHECK_STR(e.message, "not authorized");
+
+    /* the header wins over the body */
+    perr(400, "ThrottlingException:x", "{\"__type\":\"ValidationException\"}", &e);
+    CHECK(e.outcome == IVS_ERR_THROTTLED);
+    CHECK(ivs_error_retryable(&e));
+}
+
+TEST(error_from_body)
+{
+    struct ivs_error e;
+    perr(400, NULL,
+         "{\"__type\":\"com.amazonaws.ivs#ValidationException:http://x\",\"Message\":\"bad\"}", &e);
+    CHECK(e.outcome == IVS_ERR_VALIDATION);
+    CHECK_STR(e.code, "ValidationException");
+    CHECK_STR(e.message, "bad");
+
+    perr(403, "", "{\"code\":\"UnrecognizedClientException\",\"message\":\"no key\"}", &e);
+    CHECK(e.outcome == IVS_ERR_AUTH);
+    CHECK_STR(e.code, "UnrecognizedClientException");
+
+    perr(403, NULL, "{\"__type\":\"InvalidSignatureException\"}", &e);
+    CHECK(e.outcome == IVS_ERR_AUTH);
+    CHECK_STR(e.message, "");
+
+    perr(403, NULL, "{\"__type\":\"ExpiredTokenException\"}", &e);
+    CHECK(e.outcome == IVS_ERR_AUTH);
+    CHECK(!ivs_error_retryable(&e));
+
+    perr(400, NULL, "{\"__type\":\"TooManyRequestsException\"}", &e);
+    CHECK(e.outcome == IVS_ERR_THROTTLED);
+
+    /* exceptionMessage preferred over message */
+    perr(404, NULL,
+         "{\"__type\":\"ResourceNotFoundException\",\"message\":\"b\",\"exceptionMessage\":\"a\"}",
+         &e);
+    CHECK_STR(e.message, "a");
+}
+
+TEST(error_from_status)
+{
+    struct ivs_error e;
+    perr(429, NULL, NULL, &e);
+    CHECK(e.outcome == IVS_ERR_THROTTLED);
+    CHECK_STR(e.code, "HTTP 429");
+    perr(503, NULL, "<html>busy</html>", &e);
+    CHECK(e.outcome == IVS_ERR_RETRYABLE);
+    CHECK(ivs_error_retryable(&e));
+    perr(500, NULL, "{\"__type\":\"InternalServerException\"}", &e);
+    CHECK(e.outcome == IVS_ERR_RETRYABLE);
+    perr(0, NULL, NULL, &e);
+    CHECK(e.outcome == IVS_ERR_RETRYABLE);
+    perr(404, NULL, "not json", &e);
+    CHECK(e.outcome == IVS_ERR_OTHER);
+    CHECK(!ivs_error_retryable(&e));
+    /* unknown code: classified by status */
+    perr(502, "SomethingNew", NULL, &e);
+    CHECK(e.outcome == IVS_ERR_RETRYABLE);
+    CHECK_STR(e.code, "SomethingNew");
+    perr(400, "SomethingNew", NULL, &e);
+    CHECK(e.outcome == IVS_ERR_OTHER);
+    /* body that is JSON but not an object, wrong types */
+    perr(400, NULL, "[1,2]", &e);
+    CHECK(e.outcome == IVS_ERR_OTHER);
+    perr(400, NULL, "{\"__type\":5,\"message\":[]}", &e);
+    CHECK(e.outcome == IVS_ERR_OTHER);
+    CHECK_STR(e.message, "");
+    /* control characters in a message are neutralised */
+    perr(400, "ValidationException", "{\"message\":\"a\\nb\"}", &e);
+    CHECK_STR(e.message, "a b");
+}
+
+TEST(parse_get_stream)
+{
+    struct ivs_stream s;
+    char err[200];
+    const char *body = "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"st-1AbC\","
+                       "\"startTime\":\"2024-09-09T16:17:26.123Z\",\"state\":\"LIVE\","
+                       "\"health\":\"HEALTHY\",\"viewerCount\":42,\"playbackUrl\":\"https://x\"}}";
+    REQUIRE(ivs_parse_get_stream(body, strlen(body), &s, err, sizeof(err)) == 0);
+    CHECK_STR(s.channel_arn, ARN);
+    CHECK_STR(s.stream_id, "st-1AbC");
+    CHECK(s.start_time_us == 1725898646123000LL);
+    CHECK_STR(s.state, "LIVE");
+    CHECK_STR(s.health, "HEALTHY");
+    CHECK(s.viewer_count == 42);
+
+    const char *b2 =
+        "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\",\"viewerCount\":-1}}";
+    REQUIRE(ivs_parse_get_stream(b2, strlen(b2), &s, err, sizeof(err)) == 0);
+    CHECK(s.viewer_count == -1);
+    CHECK(s.start_time_us == 0);
+    const char *b3 = "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\"}}";
+    REQUIRE(ivs_parse_get_stream(b3, strlen(b3), &s, err, sizeof(err)) == 0);
+    CHECK(s.viewer_count == -1); /* absent = unknown */
+    const char *b4 =
+        "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\",\"startTime\":1725898646.5}}";
+    REQUIRE(ivs_parse_get_stream(b4, strlen(b4), &s, err, sizeof(err)) == 0);
+    CHECK(s.start_time_us == 1725898646500000LL); /* epoch seconds also accepted */
+}
+
+TEST(parse_get_stream_malformed)
+{
+    struct ivs_stream s;
+    char err[200];
+    const char *bad[] = {
+        "",
+        "{",
+        "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\"", /* truncated */
+        "[]",
+        "{\"stream\":[]}",
+        "{\"stream\":{\"streamId\":\"s\"}}",                  /* no channelArn */
+        "{\"stream\":{\"channelArn\":\"" ARN "\"}}",          /* no streamId */
+        "{\"stream\":{\"channelArn\":7,\"streamId\":\"s\"}}", /* wrong type */
+        "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\",\"viewerCount\":\"3\"}}",
+        "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\",\"viewerCount\":1.5}}",
+        "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\",\"startTime\":\"yesterday\"}}",
+        "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\",\"startTime\":true}}",
+        "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\",\"state\":1}}",
+        "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\"}} trailing",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        int rc = ivs_parse_get_stream(bad[i], strlen(bad[i]), &s, err, sizeof(err));
+        if (rc == 0)
+            fprintf(stderr, "  accepted: %s\n", bad[i]);
+        CHECK(rc == -1);
+        CHECK(err[0] != '\0');
+    }
+    /* an over-long streamId */
+    char big[600];
+    int n = snprintf(big, sizeof(big), "{\"stream\":{\"channelArn\":\"%s\",\"streamId\":\"", ARN);
+    memset(big + n, 'a', 300);
+    snprintf(big + n + 300, sizeof(big) - (size_t)n - 300, "\"}}");
+    CHECK(ivs_parse_get_stream(big, strlen(big), &s, err, sizeof(err)) == -1);
+}
+
+TEST(parse_list_streams)
+{
+    struct ivs_stream *st = NULL;
+    size_t n = 99;
+    char tok[64], err[200];
+    const char *body =
+        "{\"streams\":[{\"channelArn\":\"" ARN "\",\"streamId\":\"a\",\"state\":\"LIVE\","
+        "\"health\":\"STARVING\",\"viewerCount\":-1,"
+        "\"startTime\":\"2024-01-01T00:00:00Z\"},"
+        "{\"channelArn\":\"arn:aws:ivs:us-west-2:123456789012:channel/x\","
+        "\"streamId\":\"b\",\"viewerCount\":5}],\"nextToken\":\"NEXT\"}";
+    REQUIRE(ivs_parse_list_streams(body, strlen(body), &st, &n, tok, sizeof(tok), err,
+                                   sizeof(err)) == 0);
+    REQUIRE(n == 2);
+    CHECK_STR(st[0].stream_id, "a");
+    CHECK_STR(st[0].health, "STARVING");
+    CHECK(st[0].viewer_count == -1);
+    CHECK(st[0].start_time_us == 1704067200000000LL);
+    CHECK(st[1].viewer_count == 5);
+    CHECK_STR(tok, "NEXT");
+    free(st);
+
+    const char *last = "{\"streams\":[],\"nextToken\":null}";
+    REQUIRE(ivs_parse_list_streams(last, strlen(last), &st, &n, tok, sizeof(tok), err,
+                                   sizeof(err)) == 0);
+    CHECK(n == 0 && st == NULL);
+    CHECK_STR(tok, "");
+
+    const char *bad[] = {
+        "{}", /* streams missing: never "all offline" */
+        "{\"streams\":{}}",
+        "{\"streams\":[],\"nextToken\":5}",
+        "{\"streams\":[{\"channelArn\":\"" ARN "\"}]}", /* an element without streamId */
+        "{\"streams\":[1]}",
+        "{\"streams\":[",
+        "null",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        st = NULL;
+        CHECK(ivs_parse_list_streams(bad[i], strlen(bad[i]), &st, &n, tok, sizeof(tok), err,
+                                     sizeof(err)) == -1);
+        CHECK(st == NULL);
+    }
+    /* a token larger than the buffer is an error, not a silent truncation */
+    const char *bt = "{\"streams\":[],\"nextToken\":\"0123456789012345678901234567890123456789"
+                     "0123456789012345678901234567890123456789\"}";
+    CHECK(ivs_parse_list_streams(bt, strlen(bt), &st, &n, tok, sizeof(tok), err, sizeof(err)) ==
+          -1);
+}
+
+TEST(iso_time)
+{
+    int64_t t;
+    CHECK(aws_creds_parse_time("1970-01-01T00:00:00Z", &t) == 0 && t == 0);
+    CHECK(aws_creds_parse_time("2024-09-09T16:17:26Z", &t) == 0 && t == 1725898646000000LL);
+    CHECK(aws_creds_parse_time("2024-09-09T16:17:26.5Z", &t) == 0 && t == 1725898646500000LL);
+    CHECK(aws_creds_parse_time("2024-09-09T16:17:26.123456789Z", &t) == 0 &&
+          t == 1725898646123456LL);
+    CHECK(aws_creds_parse_time("2024-09-09T18:17:26+02:00", &t) == 0 && t == 1725898646000000LL);
+    CHECK(aws_creds_parse_time("2024-09-09T14:17:26-02:00", &t) == 0 && t == 1725898646000000LL);
+    CHECK(aws_creds_parse_time("2024-02-29T00:00:00Z", &t) == 0);
+    CHECK(aws_creds_parse_time("2023-02-29T00:00:00Z", &t) == -1);
+    CHECK(aws_creds_parse_time("2024-13-01T00:00:00Z", &t) == -1);
+    CHECK(aws_creds_parse_time("2024-09-09T24:00:00Z", &t) == -1);
+    CHECK(aws_creds_parse_time("2024-09-09T16:17:26", &t) == -1); /* no zone */
+    CHECK(aws_creds_parse_time("2024-09-09T16:17:26.Z", &t) == -1);
+    CHECK(aws_creds_parse_time("2024-09-09T16:17:26Zx", &t) == -1);
+    CHECK(aws_creds_parse_time("2024-9-9T16:17:26Z", &t) == -1);
+    CHECK(aws_creds_parse_time("", &t) == -1);
+    CHECK(aws_creds_parse_time(NULL, &t) == -1);
+    char buf[40];
+    ivs_format_time(1725898646123000LL, buf, sizeof(buf));
+    CHECK_STR(buf, "2024-09-09T16:17:26.123Z");
+}
+
+TEST(backoff_bounds)
+{
+    CHECK(ivs_backoff_us(1, 0) == 0);
+    for (int r = 1; r <= 40; r++) {
+        int64_t cap = 100000;
+        for (int i = 1; i < r && cap < 20000000; i++)
+            cap *= 2;
+        if (cap > 20000000)
+            cap = 20000000;
+        uint64_t x = 88172645463325252ULL;
+        int64_t hi = 0;
+        for (int k = 0; k < 2000; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            int64_t d = ivs_backoff_us(r, x);
+            CHECK(d >= 0 && d <= cap);
+            if (d > hi)
+                hi = d;
+        }
+        CHECK(hi > cap / 2); /* full jitter uses the whole range */
+        CHECK(ivs_backoff_us(r, UINT64_MAX) <= 20000000);
+    }
+}
+
+TEST(retry_quota)
+{
+    struct ivs_retry_quota q = {IVS_RETRY_QUOTA};
+    int n = 0;
+    while (ivs_quota_acquire(&q, 0) == IVS_RETRY_COST)
+        n++;
+    CHECK(n == IVS_RETRY_QUOTA / IVS_RETRY_COST);
+    CHECK(q.tokens == 0);
+    CHECK(ivs_quota_acquire(&q, 1) == 0);
+    ivs_quota_release(&q, 0); /* success without retry: +1 */
+    CHECK(q.tokens == 1);
+    ivs_quota_release(&q, IVS_RETRY_COST);
+    CHECK(q.tokens == 6);
+    CHECK(ivs_quota_acquire(&q, 1) == 0); /* a timeout costs 10 */
+    CHECK(ivs_quota_acquire(&q, 0) == IVS_RETRY_COST);
+    q.tokens = IVS_RETRY_QUOTA;
+    ivs_quota_release(&q, IVS_RETRY_TIMEOUT_COST);
+    CHECK(q.tokens == IVS_RETRY_QUOTA); /* capped */
+}
+
+TEST(creds_json)
+{
+    struct aws_credentials c;
+    char err[200];
+    const char *ok = "{\"AccessKeyId\":\"ASIA1\",\"SecretAccessKey\":\"s3cr3t\",\"Token\":\"tok\","
+                     "\"Expiration\":\"2030-01-01T00:00:00Z\",\"RoleArn\":\"x\"}";
+    REQUIRE(aws_creds_parse_json(ok, strlen(ok), &c, err, sizeof(err)) == 0);
+    CHECK_STR(c.access_key_id, "ASIA1");
+    CHECK_STR(c.secret_access_key, "s3cr3t");
+    CHECK_STR(c.session_token, "tok");
+    CHECK(c.expiration_us == 1893456000000000LL);
+    const char *bad[] = {
+        "{\"SecretAccessKey\":\"s3cr3t\"}",
+        "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":5}",
+        "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s3cr3t\",\"Expiration\":\"soon\"}",
+        "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"\"}",
+        "not json",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK(aws_creds_parse_json(bad[i], strlen(bad[i]), &c, err, sizeof(err)) == -1);
+        CHECK(strstr(err, "s3cr3t") == NULL); /* never a secret in an error */
+    }
+}
+
+TEST(creds_full_uri)
+{
+    char err[200];
+    CHECK(aws_creds_check_full_uri("https://creds.example.com/x", err, sizeof(err)) == 0);
+    CHECK(aws_creds_check_full_uri("http://127.0.0.1:8080/creds", err, sizeof(err)) == 0);
+    CHECK(aws_creds_check_full_uri("http://127.1.2.3/creds", err, sizeof(err)) == 0);
+    CHECK(aws_creds_check_full_uri("http://localhost/creds", err, sizeof(err)) == 0);
+    CHECK(aws_creds_check_full_uri("http://[::1]:9/creds", err, sizeof(err)) == 0);
+    CHECK(aws_creds_check_full_uri("http://169.254.170.2/v2/credentials", err, sizeof(err)) == 0);
+    CHECK(aws_creds_check_full_uri("http://169.254.170.23/v1/credentials", err, sizeof(err)) == 0);
+    CHECK(aws_creds_check_full_uri("http://[fd00:ec2::23]/v1/credentials", err, sizeof(err)) == 0);
+    CHECK(aws_creds_check_full_uri("http://example.com/creds", err, sizeof(err)) == -1);
+    CHECK(strstr(err, "example.com") != NULL);
+    CHECK(aws_creds_check_full_uri("http://127.0.0.1.evil.com/", err, sizeof(err)) == -1);
+    CHECK(aws_creds_check_full_uri("http://169.254.169.254/", err, sizeof(err)) == -1);
+    CHECK(aws_creds_check_full_uri("ftp://127.0.0.1/", err, sizeof(err)) == -1);
+    CHECK(aws_creds_check_full_uri("not a url", err, sizeof(err)) == -1);
+}
+
+TEST(creds_refresh_delay)
+{
+    int64_t s = 1000000;
+    CHECK(aws_creds_refresh_delay(0, 0) == -1);
+    CHECK(aws_creds_refresh_delay(0, 3600 * s) == 3300 * s); /* 5 min before */
+    CHECK(aws_creds_refresh_delay(0, 4 * s) == 2 * s);       /* half when short */
+    CHECK(aws_creds_refresh_delay(0, 600 * s) == 300 * s);
+    CHECK(aws_creds_refresh_delay(10 * s, 5 * s) == 100000); /* expired: soon */
+}
+
+TEST(outcome_names)
+{
+    CHECK_STR(ivs_outcome_name(IVS_OK), "ok");
+    CHECK_STR(ivs_outcome_name(IVS_OFFLINE), "offline");
+    CHECK_STR(ivs_outcome_name(IVS_ERR_THROTTLED), "throttled");
+    CHECK_STR(ivs_outcome_name(IVS_ERR_BUSY), "busy");
+}
+
+int main(void)
+{
+    RUN(error_from_header);
+    RUN(error_from_body);
+    RUN(error_from_status);
+    RUN(parse_get_stream);
+    RUN(parse_get_stream_malformed);
+    RUN(parse_list_streams);
+    RUN(iso_time);
+    RUN(backoff_bounds);
+    RUN(retry_quota);
+    RUN(creds_json);
+    RUN(creds_full_uri);
+    RUN(creds_refresh_delay);
+    RUN(outcome_names);
+    T_END("ivs");
+}
