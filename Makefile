@@ -12,10 +12,12 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 GIT_REV    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+OPT     ?= -O2 -g
+SAN     ?=
+override CFLAGS += $(OPT) $(SAN) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
            -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \
            -DIVS_VERSION='"$(VERSION)"' -DIVS_GIT_REV='"$(GIT_REV)"' -MMD -MP
+override LDFLAGS += $(SAN)
 LDLIBS  += $(PKG_LIBS) -lm
 
 SRCS      := $(sort $(wildcard src/*.c))
@@ -65,9 +67,8 @@ integration: $(BIN)
 
 # The whole suite under AddressSanitizer + UBSan (separate build dir).
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan \
-	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  LDFLAGS="-fsanitize=address,undefined" IVS_ASAN=1 test
+	@IVS_ASAN=1 $(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
 lint:
 	@clang-format --dry-run --Werror src/*.c include/*.h tests/unit/*.c tests/unit/*.h

@@ -19,6 +19,7 @@ struct aws_creds;
 struct ivs;
 struct reconcile;
 struct sync;
+struct observe;
 
 struct app {
     struct event_base *base;
@@ -32,6 +33,7 @@ struct app {
     struct ivs *ivs; /* NULL when no AWS credentials are configured */
     struct reconcile *rec;
     struct sync *sync;
+    struct observe *obs; /* IVS confirmations (SYNC_FRESHNESS) */
     /* set by reconcile: ask IVS about this channel now (targeted check) */
     void (*on_check)(struct app *a, const char *channel_arn);
     int draining;

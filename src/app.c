@@ -22,8 +22,11 @@
 #include "ivs.h"
 #include "log.h"
 #include "metrics.h"
+#include "observe.h"
+#include "reconcile.h"
 #include "routes.h"
 #include "sns_certs.h"
+#include "sync.h"
 
 const char *app_conninfo(const struct config *cfg)
 {
@@ -92,6 +95,8 @@ static void start_drain(struct app *a, const char *why)
     notify_systemd("STOPPING=1");
     LOG_INFO(NULL, "%s: draining (readiness fails, listeners closed)", why);
     http_server_close_listeners(a->http);
+    if (a->rec)
+        reconcile_stop(a->rec);
     struct timeval tv = {a->cfg->shutdown_timeout, 0};
     evtimer_add(a->drain_timer, &tv);
     struct timeval poll = {0, 20000};
@@ -163,8 +168,13 @@ int app_init(struct app *a, struct config *cfg)
         if (!a->ivs)
             goto fail;
     }
+    a->obs = observe_new();
+    a->sync = sync_new(a);
+    a->rec = reconcile_new(a);
+    if (!a->obs || !a->sync || !a->rec)
+        goto fail;
     if (route_health_register(a) < 0 || route_sns_register(a) < 0 ||
-        route_eventbridge_register(a) < 0)
+        route_eventbridge_register(a) < 0 || route_sync_register(a) < 0)
         goto fail;
     a->sig_term = evsignal_new(a->base, SIGTERM, on_signal, a);
     a->sig_int = evsignal_new(a->base, SIGINT, on_signal, a);
@@ -197,6 +207,7 @@ int app_run(struct app *a)
     char f[128];
     snprintf(f, sizeof(f), "\"port\":%d,\"version\":\"%s\"", http_server_port(a->http),
              IVS_VERSION);
+    reconcile_start(a->rec);
     log_write(LOG_LEVEL_INFO, NULL, f, "listening on %s:%d", cfg->listen_host,
               http_server_port(a->http));
     notify_systemd("READY=1");
@@ -206,9 +217,15 @@ int app_run(struct app *a)
 
 void app_free(struct app *a)
 {
-    /* the pool first: its pending callbacks still answer their requests */
+    if (a->rec)
+        reconcile_free(a->rec);
+    /* the pool next: its pending callbacks still answer their requests */
     if (a->db)
         db_free(a->db);
+    if (a->sync)
+        sync_free(a->sync);
+    if (a->obs)
+        observe_free(a->obs);
     if (a->ivs)
         ivs_free(a->ivs);
     if (a->certs)

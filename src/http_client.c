@@ -291,9 +291,14 @@ static void check_multi_info(struct http_client *c)
 
 struct http_client *http_client_new(struct event_base *base)
 {
-    struct http_client *c = calloc(1, sizeof(*c));
-    if (!c)
+    /* Reference-counted by libcurl (and thread-safe since 7.84). */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return NULL;
+    struct http_client *c = calloc(1, sizeof(*c));
+    if (!c) {
+        curl_global_cleanup();
+        return NULL;
+    }
     c->base = base;
     c->multi = curl_multi_init();
     if (!c->multi)
@@ -311,6 +316,7 @@ fail:
     if (c->multi)
         curl_multi_cleanup(c->multi);
     free(c);
+    curl_global_cleanup();
     return NULL;
 }
 
@@ -330,6 +336,7 @@ void http_client_free(struct http_client *c)
         sock_unlink(c, c->socks);
     event_free(c->timer);
     free(c);
+    curl_global_cleanup();
 }
 
 int http_client_cancel(struct http_client *c, void *arg)

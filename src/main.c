@@ -8,6 +8,7 @@
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
+#include "reconcile.h"
 #include "sns.h"
 
 static int cmd_serve(struct config *cfg)
@@ -109,6 +110,20 @@ int main(int argc, char **argv)
             rc = 2;
         } else {
             rc = cmd_verify_sns(&cfg, argv[argi + 1]);
+        }
+    } else if (!strcmp(cmd, "reconcile")) {
+        if (argi + 1 >= argc || strcmp(argv[argi + 1], "--once") != 0) {
+            fprintf(stderr, "reconcile: usage: ivs-syncd reconcile --once\n");
+            rc = 2;
+        } else {
+            struct app a;
+            cfg.reconcile_interval = 0;
+            if (app_init(&a, &cfg) < 0) {
+                rc = 1;
+            } else {
+                rc = reconcile_once(&a);
+                app_free(&a);
+            }
         }
     } else if (!strcmp(cmd, "ivs")) {
         rc = cmd_ivs(&cfg, argc - argi, argv + argi);

@@ -51,8 +51,8 @@ BEGIN
              ORDER BY s.id
     LOOP
         show_id := r.id;
-        previous_status := coalesce(r.stream_status, 'offline');
-        new_status := previous_status;
+        previous_status := r.stream_status;
+        new_status := coalesce(r.stream_status, 'offline');
         changed := false;
         viewer_count := r.viewer_count;
         result := 'unchanged';
@@ -118,7 +118,7 @@ BEGIN
                 IF p_grace > 0 AND r.status = 'live' THEN
                     INSERT INTO ivs_sync.pending_ends (show_id, channel_arn, due_at, ended_at)
                     VALUES (r.id, p_channel, now() + make_interval(secs => p_grace), p_t)
-                    ON CONFLICT (show_id) DO UPDATE
+                    ON CONFLICT ON CONSTRAINT pending_ends_pkey DO UPDATE
                         SET due_at = EXCLUDED.due_at, ended_at = EXCLUDED.ended_at;
                 END IF;
                 PERFORM ivs_sync._notify(r.id);
@@ -175,6 +175,11 @@ BEGIN
         FROM ivs_sync._apply(p_channel, p_kind, p_stream, p_time, p_time, -1, NULL, p_grace) a;
         v_outcome := CASE WHEN n_applied > 0 THEN 'applied'
                           WHEN n_stale > 0 THEN 'stale' ELSE 'ignored' END;
+        IF v_outcome = 'ignored' AND p_kind = 'start' AND EXISTS (
+            SELECT 1 FROM ivs_sync.events e WHERE e.channel_arn = p_channel
+              AND e.stream_id = p_stream AND e.event_name = 'Stream End') THEN
+            v_outcome := 'stale'; -- a stream that has ended stays ended
+        END IF;
     ELSIF p_kind = 'health' THEN
         PERFORM ivs_sync._lock_channel(p_channel);
         UPDATE public.shows s SET stream_health = p_health

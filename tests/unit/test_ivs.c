@@ -1,9 +1,17 @@
 /* Unit tests for the pure parts of ivs (and aws_creds' parsers). */
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "aws_creds.h"
+#include "config.h"
+#include "http_client.h"
 #include "ivs.h"
+#include "metrics.h"
 #include "t.h"
 
 #define ARN "arn:aws:ivs:us-west-2:123456789012:channel/abcdEFGH1234"
@@ -346,6 +354,160 @@ TEST(outcome_names)
     CHECK_STR(ivs_outcome_name(IVS_ERR_BUSY), "busy");
 }
 
+/* ---- on a loop, against a local socket that accepts and never answers ---- */
+
+struct got {
+    int n;
+    enum ivs_outcome last;
+    char err[200];
+};
+
+static void got_cb(const struct ivs_get_result *r, void *arg)
+{
+    struct got *g = arg;
+    g->n++;
+    g->last = r->outcome;
+    snprintf(g->err, sizeof(g->err), "%s", r->error ? r->error : "");
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    event_base_loopexit(arg, NULL);
+}
+
+static void run_loop_ms(struct event_base *base, long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct event *ev = evtimer_new(base, stop_cb, base);
+    evtimer_add(ev, &tv);
+    event_base_dispatch(base);
+    event_free(ev);
+}
+
+TEST(loop_singleflight_busy_and_free)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(ls >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    REQUIRE(bind(ls, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(ls, 16) == 0);
+    REQUIRE(getsockname(ls, (struct sockaddr *)&sa, &sl) == 0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+
+    struct config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.aws_access_key_id = "AKIDTEST";
+    cfg.aws_secret_access_key = "secret";
+    cfg.aws_region = "us-west-2";
+    cfg.aws_endpoint_url_ivs = url;
+    cfg.aws_max_attempts = 3;
+    cfg.ivs_timeout = 30;
+    cfg.ivs_max_rps = 1;
+    cfg.ivs_max_inflight = 8;
+    cfg.sync_max_wait = 0.1;
+
+    struct event_base *base = event_base_new();
+    struct http_client *hc = http_client_new(base);
+    char err[200];
+    struct aws_creds *cr = aws_creds_new(base, hc, &cfg, err, sizeof(err));
+    REQUIRE(base && hc && cr);
+    CHECK(aws_creds_state(cr) == AWS_CREDS_READY);
+    CHECK_STR(aws_creds_source(cr), "environment");
+    struct metrics *m = metrics_new();
+    struct ivs *ivs = ivs_new(base, hc, cr, &cfg, m);
+    REQUIRE(ivs != NULL);
+
+    struct got a = {0}, b = {0}, c = {0}, d = {0};
+    /* three callers for one channel: one flight */
+    CHECK(ivs_get_stream(ivs, ARN, RATELIMIT_BACKGROUND, got_cb, &a) == 0);
+    CHECK(ivs_get_stream(ivs, ARN, RATELIMIT_INTERACTIVE, got_cb, &b) == 0);
+    CHECK(ivs_get_stream(ivs, ARN, RATELIMIT_BACKGROUND, got_cb, &b) == 0);
+    CHECK(metrics_get(m, "ivs_syncd_ivs_singleflight_joins_total", NULL) == 2);
+    /* another channel, interactive: 1 rps, so it waits > 100 ms -> busy */
+    CHECK(ivs_get_stream(ivs, "arn:aws:ivs:us-west-2:123456789012:channel/other",
+                         RATELIMIT_INTERACTIVE, got_cb, &c) == 0);
+    /* an invalid ARN answers from the loop, never inside the call */
+    CHECK(ivs_get_stream(ivs, "nope", RATELIMIT_INTERACTIVE, got_cb, &d) == 0);
+    CHECK(a.n == 0 && b.n == 0 && c.n == 0 && d.n == 0);
+    run_loop_ms(base, 300);
+    CHECK(a.n == 0 && b.n == 0); /* still waiting for the silent server */
+    CHECK(c.n == 1 && c.last == IVS_ERR_BUSY);
+    CHECK(strstr(c.err, "waited too long") != NULL);
+    CHECK(d.n == 1 && d.last == IVS_ERR_VALIDATION);
+    CHECK(metrics_get(m, "ivs_syncd_ivs_ratelimit_refused_total", NULL) == 1);
+    CHECK(ivs_pending(ivs) == 1);
+    CHECK(http_client_pending(hc) == 1);
+    /* free with a call in flight: no callback, no leak (ASan) */
+    ivs_free(ivs);
+    CHECK(a.n == 0 && b.n == 0);
+    CHECK(http_client_pending(hc) == 0);
+    aws_creds_free(cr);
+    http_client_free(hc);
+    metrics_free(m);
+    event_base_free(base);
+    close(ls);
+}
+
+TEST(loop_no_credentials)
+{
+    struct config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.ivs_max_rps = 4;
+    cfg.ivs_max_inflight = 8;
+    struct event_base *base = event_base_new();
+    struct http_client *hc = http_client_new(base);
+    char err[200];
+    struct aws_creds *cr = aws_creds_new(base, hc, &cfg, err, sizeof(err));
+    REQUIRE(cr != NULL);
+    CHECK(aws_creds_state(cr) == AWS_CREDS_NONE);
+    struct aws_credentials out;
+    CHECK(aws_creds_get(cr, &out) == -1);
+    struct ivs *ivs = ivs_new(base, hc, cr, &cfg, NULL);
+    struct got g = {0};
+    ivs_get_stream(ivs, ARN, RATELIMIT_INTERACTIVE, got_cb, &g);
+    run_loop_ms(base, 50);
+    CHECK(g.n == 1 && g.last == IVS_ERR_NO_CREDENTIALS);
+    CHECK_STR(g.err, "AWS credentials not configured");
+    ivs_free(ivs);
+    aws_creds_free(cr);
+    http_client_free(hc);
+    event_base_free(base);
+}
+
+TEST(creds_config_errors)
+{
+    struct config cfg;
+    char err[200];
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.aws_container_credentials_full_uri = "http://example.com/creds";
+    struct event_base *base = event_base_new();
+    struct http_client *hc = http_client_new(base);
+    CHECK(aws_creds_new(base, hc, &cfg, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "AWS_CONTAINER_CREDENTIALS_FULL_URI") != NULL);
+    cfg.aws_container_credentials_full_uri = "http://127.0.0.1:1/creds";
+    cfg.aws_container_authorization_token = "tok\r\nX: y";
+    CHECK(aws_creds_new(base, hc, &cfg, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "line break") != NULL);
+    cfg.aws_container_authorization_token = "tok";
+    struct aws_creds *cr = aws_creds_new(base, hc, &cfg, err, sizeof(err));
+    REQUIRE(cr != NULL);
+    CHECK(aws_creds_state(cr) == AWS_CREDS_LOADING);
+    CHECK_STR(aws_creds_source(cr), "container");
+    run_loop_ms(base, 300); /* connection refused -> FAILED, retrying */
+    CHECK(aws_creds_state(cr) == AWS_CREDS_FAILED);
+    CHECK(strstr(aws_creds_error(cr), "unreachable") != NULL);
+    CHECK(strstr(aws_creds_error(cr), "tok") == NULL);
+    aws_creds_free(cr);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.aws_access_key_id = "AKID";
+    CHECK(aws_creds_new(base, hc, &cfg, err, sizeof(err)) == NULL);
+    http_client_free(hc);
+    event_base_free(base);
+}
+
 int main(void)
 {
     RUN(error_from_header);
@@ -361,5 +523,8 @@ int main(void)
     RUN(creds_full_uri);
     RUN(creds_refresh_delay);
     RUN(outcome_names);
+    RUN(loop_singleflight_busy_and_free);
+    RUN(loop_no_credentials);
+    RUN(creds_config_errors);
     T_END("ivs");
 }

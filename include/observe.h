@@ -1,0 +1,49 @@
+/*
+ * observe: observations from IVS -> the state rules (SPEC 2), shared by the
+ * reconciler, targeted checks and the sync API; and the old function's
+ * result shape. An observation is (channel, live or offline, the stream, the
+ * time its request was sent); a batch is one statement
+ * (ivs_sync.apply_observations), so a pass costs one round trip per batch.
+ *
+ * It also remembers, per channel, when IVS last confirmed the state (for
+ * SYNC_FRESHNESS), bounded in size.
+ */
+#ifndef IVS_OBSERVE_H
+#define IVS_OBSERVE_H
+
+#include <stdint.h>
+
+#include "db.h"
+
+struct app;
+struct json_object;
+struct ivs_stream;
+struct observe;
+
+struct observe *observe_new(void);
+void observe_free(struct observe *o);
+int observe_prepare(struct db *db);
+
+/* A new JSON observation object (caller owns it). stream: NULL when offline. */
+struct json_object *observe_json(const char *channel, int live, const struct ivs_stream *stream,
+                                 int64_t t_us);
+/*
+ * Apply a JSON array of observations. The result rows are
+ * (channel_arn, show_id, previous_status, new_status, changed, viewer_count,
+ * result). obs is serialized during the call (the caller keeps it).
+ */
+int observe_apply(struct app *a, struct json_object *obs, db_cb cb, void *arg);
+
+/* The old function's per-show result object (caller owns it). */
+struct json_object *observe_result_json(const char *show_id, const char *previous,
+                                        const char *new_status, int changed, int has_viewers,
+                                        long long viewers, const char *error);
+/* A short message for an IVS failure, naming the cause. */
+void observe_error_text(int outcome, const char *code, const char *msg, char *out, size_t len);
+
+/* IVS just confirmed channel's state. */
+void observe_confirmed(struct app *a, const char *channel);
+/* Seconds since IVS last confirmed channel's state, or -1 if unknown. */
+double observe_confirmed_age(struct app *a, const char *channel);
+
+#endif

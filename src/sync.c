@@ -1,0 +1,417 @@
+/* sync: the old function's API - POST /functions/v1/sync-ivs-stream-status. */
+#include "sync.h"
+
+#include <ctype.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "app.h"
+#include "aws_creds.h"
+#include "config.h"
+#include "db.h"
+#include "http_server.h"
+#include "ivs.h"
+#include "jwt.h"
+#include "log.h"
+#include "metrics.h"
+#include "observe.h"
+#include "reconcile.h"
+#include "routes.h"
+
+struct sync {
+    struct app *a;
+};
+
+struct single {
+    struct app *a;
+    struct http_ctx *ctx;
+    char id[40];
+    char channel[256];
+    char *prev;
+    int has_prev;
+    long long viewers;
+    int has_viewers;
+    struct json_object *obs;
+};
+
+int sync_prepare(struct db *db)
+{
+    return db_prepare(db, "sync_show",
+                      "SELECT id::text, ivs_channel_arn, stream_status, viewer_count, "
+                      "extract(epoch from (now() - stream_synced_at))::float8 "
+                      "FROM public.shows WHERE id = $1::uuid");
+}
+
+struct sync *sync_new(struct app *a)
+{
+    struct sync *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->a = a;
+    if (sync_prepare(a->db) < 0) {
+        free(s);
+        return NULL;
+    }
+    metrics_declare(a->metrics, "ivs_syncd_sync_requests_total", METRIC_COUNTER,
+                    "sync API requests by kind and result");
+    metrics_declare(a->metrics, "ivs_syncd_sync_fresh_total", METRIC_COUNTER,
+                    "sync answers from the database (state younger than SYNC_FRESHNESS)");
+    metrics_declare(a->metrics, "ivs_syncd_sync_joined_pass_total", METRIC_COUNTER,
+                    "all-shows requests that joined a running pass");
+    metrics_declare(a->metrics, "ivs_syncd_sync_refused_total", METRIC_COUNTER,
+                    "sync requests refused for waiting too long (503)");
+    return s;
+}
+
+void sync_free(struct sync *s)
+{
+    free(s);
+}
+
+static void count(struct app *a, const char *kind, const char *result)
+{
+    char l[80];
+    snprintf(l, sizeof(l), "kind=\"%s\",result=\"%s\"", kind, result);
+    metrics_inc(a->metrics, "ivs_syncd_sync_requests_total", l);
+}
+
+static void cors(struct app *a, struct http_ctx *ctx)
+{
+    const char *allow = a->cfg->cors_allow_origins;
+    const char *origin = http_ctx_header(ctx, "Origin");
+    if (!allow || !strcmp(allow, "*")) {
+        http_ctx_add_header(ctx, "Access-Control-Allow-Origin", "*");
+    } else if (origin && config_list_contains(allow, origin, strlen(origin))) {
+        http_ctx_add_header(ctx, "Access-Control-Allow-Origin", origin);
+        http_ctx_add_header(ctx, "Vary", "Origin");
+    }
+    http_ctx_add_header(ctx, "Access-Control-Allow-Headers",
+                        "authorization, x-client-info, apikey, content-type");
+    http_ctx_add_header(ctx, "Access-Control-Allow-Methods", "POST, OPTIONS");
+}
+
+static int authorized(struct app *a, struct http_ctx *ctx)
+{
+    const char *h = http_ctx_header(ctx, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return 0;
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    size_t tl = strlen(tok);
+    if (!tl)
+        return 0;
+    const struct config *cfg = a->cfg;
+    if (cfg->service_role_key && *cfg->service_role_key &&
+        jwt_secret_equal(tok, tl, cfg->service_role_key, strlen(cfg->service_role_key)))
+        return 1;
+    if (cfg->jwt_secret && *cfg->jwt_secret) {
+        struct jwt_claims cl;
+        char err[128];
+        if (jwt_verify_hs256(tok, tl, cfg->jwt_secret, strlen(cfg->jwt_secret), time(NULL), &cl,
+                             err, sizeof(err)) == 0 &&
+            jwt_is_admin(&cl))
+            return 1;
+        LOG_DEBUG(http_ctx_request_id(ctx), "sync: token refused: %s", err);
+    }
+    return 0;
+}
+
+static int uuid_ok(const char *s)
+{
+    static const int dash[] = {8, 13, 18, 23};
+    if (strlen(s) != 36)
+        return 0;
+    for (int i = 0, d = 0; i < 36; i++) {
+        if (d < 4 && i == dash[d]) {
+            if (s[i] != '-')
+                return 0;
+            d++;
+        } else if (!isxdigit((unsigned char)s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void reply_results(struct http_ctx *ctx, struct json_object *result, int single)
+{
+    /* single: results is the object itself */
+    struct json_object *root = json_object_new_object();
+    struct json_object *sum = json_object_new_object();
+    struct json_object *err = json_object_object_get(result, "error");
+    const char *ns = json_object_get_string(json_object_object_get(result, "newStatus"));
+    int changed = json_object_get_boolean(json_object_object_get(result, "changed"));
+    int is_live = !err && ns && !strcmp(ns, "live");
+    json_object_object_add(root, "success", json_object_new_boolean(1));
+    json_object_object_add(sum, "total", json_object_new_int(1));
+    json_object_object_add(sum, "changed", json_object_new_int(changed));
+    json_object_object_add(sum, "errors", json_object_new_int(err != NULL));
+    json_object_object_add(sum, "live", json_object_new_int(is_live));
+    json_object_object_add(sum, "offline", json_object_new_int(!err && !is_live));
+    json_object_object_add(root, "summary", sum);
+    json_object_object_add(root, "results", json_object_get(result));
+    (void)single;
+    http_reply_json(ctx, 200, root);
+    json_object_put(root);
+}
+
+static void single_free(struct single *s)
+{
+    free(s->prev);
+    if (s->obs)
+        json_object_put(s->obs);
+    free(s);
+}
+
+static void single_answer_db(struct single *s, const char *error)
+{
+    struct json_object *r =
+        observe_result_json(s->id, s->has_prev ? s->prev : NULL,
+                            s->has_prev ? s->prev : "offline", 0, s->has_viewers, s->viewers, error);
+    reply_results(s->ctx, r, 1);
+    json_object_put(r);
+}
+
+static void single_applied(PGresult *res, const char *err, void *arg)
+{
+    struct single *s = arg;
+    if (!db_ok(res)) {
+        LOG_WARN(http_ctx_request_id(s->ctx), "sync: observation not stored: %s",
+                 res ? PQresultErrorMessage(res) : err);
+        count(s->a, "single", "unavailable");
+        route_unavailable(s->ctx, "database unavailable", 1);
+        single_free(s);
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (strcmp(PQgetvalue(res, i, 1), s->id))
+            continue;
+        int has_v = !PQgetisnull(res, i, 5);
+        struct json_object *r = observe_result_json(
+            s->id, PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+            !strcmp(PQgetvalue(res, i, 4), "t"), has_v, has_v ? atoll(PQgetvalue(res, i, 5)) : 0,
+            NULL);
+        count(s->a, "single", "synced");
+        reply_results(s->ctx, r, 1);
+        json_object_put(r);
+        single_free(s);
+        return;
+    }
+    /* the show is not active (e.g. ended): nothing to change, answer what it holds */
+    count(s->a, "single", "synced");
+    single_answer_db(s, NULL);
+    single_free(s);
+}
+
+static void single_got(const struct ivs_get_result *res, void *arg)
+{
+    struct single *s = arg;
+    struct app *a = s->a;
+    if (res->outcome == IVS_ERR_BUSY) {
+        metrics_inc(a->metrics, "ivs_syncd_sync_refused_total", NULL);
+        count(a, "single", "busy");
+        int ra = res->retry_after > 1 ? (int)(res->retry_after + 0.999) : 1;
+        route_unavailable(s->ctx, "IVS rate limit: too many requests, retry later", ra);
+        single_free(s);
+        return;
+    }
+    if (res->outcome == IVS_ERR_NO_CREDENTIALS) {
+        count(a, "single", "no_credentials");
+        http_reply_error(s->ctx, 500, "AWS credentials not configured");
+        single_free(s);
+        return;
+    }
+    if (res->outcome != IVS_OK && res->outcome != IVS_OFFLINE) {
+        char m[200];
+        observe_error_text(res->outcome, res->error_code, res->error, m, sizeof(m));
+        count(a, "single", "ivs_error");
+        single_answer_db(s, m);
+        single_free(s);
+        return;
+    }
+    observe_confirmed(a, s->channel);
+    s->obs = json_object_new_array();
+    json_object_array_add(s->obs, observe_json(s->channel, res->outcome == IVS_OK, res->stream,
+                                               res->sent_at_us));
+    if (observe_apply(a, s->obs, single_applied, s) < 0) {
+        count(a, "single", "unavailable");
+        route_unavailable(s->ctx, "database unavailable", 1);
+        single_free(s);
+    }
+}
+
+static void single_loaded(PGresult *res, const char *err, void *arg)
+{
+    struct single *s = arg;
+    struct app *a = s->a;
+    if (!db_ok(res)) {
+        count(a, "single", "unavailable");
+        LOG_WARN(http_ctx_request_id(s->ctx), "sync: show lookup failed: %s",
+                 res ? PQresultErrorMessage(res) : err);
+        route_unavailable(s->ctx, "database unavailable", 1);
+        single_free(s);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        count(a, "single", "not_found");
+        http_reply_error(s->ctx, 404, "Show not found");
+        single_free(s);
+        return;
+    }
+    s->has_prev = !PQgetisnull(res, 0, 2);
+    s->prev = strdup(s->has_prev ? PQgetvalue(res, 0, 2) : "");
+    s->has_viewers = !PQgetisnull(res, 0, 3);
+    s->viewers = s->has_viewers ? atoll(PQgetvalue(res, 0, 3)) : 0;
+    const char *ch = PQgetisnull(res, 0, 1) ? "" : PQgetvalue(res, 0, 1);
+    if (!*ch) {
+        count(a, "single", "no_channel");
+        single_answer_db(s, "No IVS channel configured");
+        single_free(s);
+        return;
+    }
+    snprintf(s->channel, sizeof(s->channel), "%s", ch);
+    double fresh = a->cfg->sync_freshness;
+    double age = PQgetisnull(res, 0, 4) ? -1 : atof(PQgetvalue(res, 0, 4));
+    double conf = observe_confirmed_age(a, s->channel);
+    if (fresh > 0 && ((age >= 0 && age < fresh) || (conf >= 0 && conf < fresh))) {
+        metrics_inc(a->metrics, "ivs_syncd_sync_fresh_total", NULL);
+        count(a, "single", "fresh");
+        single_answer_db(s, NULL);
+        single_free(s);
+        return;
+    }
+    if (!a->ivs || ivs_get_stream(a->ivs, s->channel, RATELIMIT_INTERACTIVE, single_got, s) < 0) {
+        http_reply_error(s->ctx, 500, "AWS credentials not configured");
+        single_free(s);
+    }
+}
+
+static void all_done(const struct reconcile_result *res, void *arg)
+{
+    struct http_ctx *ctx = arg;
+    struct app *a = http_ctx_data(ctx);
+    if (!res->obj) {
+        count(a, "all", "failed");
+        if (res->http_status == 500)
+            http_reply_error(ctx, 500, res->err);
+        else
+            route_unavailable(ctx, "database unavailable", 1);
+        return;
+    }
+    count(a, "all", "synced");
+    http_reply_json(ctx, 200, res->obj);
+}
+
+static int creds_usable(struct app *a)
+{
+    if (!a->ivs)
+        return 0;
+    enum aws_creds_state st = aws_creds_state(a->creds);
+    return st == AWS_CREDS_READY || st == AWS_CREDS_LOADING;
+}
+
+static void sync_route(struct http_ctx *ctx, void *arg)
+{
+    struct app *a = arg;
+    cors(a, ctx);
+    if (http_ctx_method(ctx) == HTTP_OPTIONS) {
+        http_ctx_add_header(ctx, "Access-Control-Max-Age", "86400");
+        http_reply(ctx, 200, "text/plain", "ok", 2);
+        return;
+    }
+    if (!authorized(a, ctx)) {
+        count(a, "any", "unauthorized");
+        http_reply_error(ctx, 401, "Unauthorized");
+        return;
+    }
+    size_t len;
+    const char *body = http_ctx_body(ctx, &len);
+    const char *show_id = NULL;
+    struct json_object *req = NULL;
+    size_t ws = 0;
+    while (ws < len && isspace((unsigned char)body[ws]))
+        ws++;
+    if (ws < len) {
+        struct json_tokener *tok = json_tokener_new_ex(a->cfg->json_max_depth);
+        if (tok) {
+            json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+            req = json_tokener_parse_ex(tok, body, (int)len);
+            if (req && json_tokener_get_error(tok) == json_tokener_success) {
+                size_t end = json_tokener_get_parse_end(tok);
+                while (end < len && isspace((unsigned char)body[end]))
+                    end++;
+                if (end != len) {
+                    json_object_put(req);
+                    req = NULL;
+                }
+            } else if (req) {
+                json_object_put(req);
+                req = NULL;
+            }
+            json_tokener_free(tok);
+        }
+        if (!req || !json_object_is_type(req, json_type_object)) {
+            json_object_put(req);
+            count(a, "any", "bad_request");
+            http_reply_error(ctx, 400, "Invalid JSON body");
+            return;
+        }
+        struct json_object *sid;
+        if (json_object_object_get_ex(req, "showId", &sid) && !json_object_is_type(sid, json_type_null)) {
+            if (!json_object_is_type(sid, json_type_string) ||
+                !uuid_ok(json_object_get_string(sid))) {
+                json_object_put(req);
+                count(a, "single", "bad_request");
+                http_reply_error(ctx, 400, "Invalid showId: expected a UUID");
+                return;
+            }
+            show_id = json_object_get_string(sid);
+        }
+    }
+    if (!creds_usable(a)) {
+        json_object_put(req);
+        count(a, show_id ? "single" : "all", "no_credentials");
+        http_reply_error(ctx, 500, "AWS credentials not configured");
+        return;
+    }
+    if (!show_id) {
+        json_object_put(req);
+        http_ctx_set_data(ctx, a);
+        if (reconcile_request_pass(a->rec, all_done, ctx) < 0)
+            route_unavailable(ctx, "database unavailable", 1);
+        return;
+    }
+    struct single *s = calloc(1, sizeof(*s));
+    if (!s) {
+        json_object_put(req);
+        route_unavailable(ctx, "out of memory", 1);
+        return;
+    }
+    s->a = a;
+    s->ctx = ctx;
+    snprintf(s->id, sizeof(s->id), "%s", show_id);
+    for (char *p = s->id; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    json_object_put(req);
+    const char *v[] = {s->id};
+    if (db_exec(a->db, "sync_show", 1, v, single_loaded, s) < 0) {
+        count(a, "single", "unavailable");
+        route_unavailable(ctx, "database unavailable", 1);
+        single_free(s);
+    }
+}
+
+int route_sync_register(struct app *a)
+{
+    unsigned m = HTTP_POST | HTTP_OPTIONS;
+    if (http_server_route(a->http, "/functions/v1/sync-ivs-stream-status", m, "sync", sync_route,
+                          a) < 0 ||
+        http_server_route(a->http, "/v1/sync", m, "sync", sync_route, a) < 0)
+        return -1;
+    return 0;
+}
