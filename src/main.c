@@ -6,6 +6,7 @@
 #include "app.h"
 #include "cmd_ivs.h"
 #include "config.h"
+#include "doctor.h"
 #include "log.h"
 #include "migrate.h"
 #include "reconcile.h"
@@ -125,6 +126,11 @@ int main(int argc, char **argv)
                 app_free(&a);
             }
         }
+    } else if (!strcmp(cmd, "config-markdown")) {
+        config_print_markdown(stdout); /* the README's option table */
+        rc = 0;
+    } else if (!strcmp(cmd, "doctor")) {
+        rc = doctor_run(&cfg, stdout);
     } else if (!strcmp(cmd, "ivs")) {
         rc = cmd_ivs(&cfg, argc - argi, argv + argi);
     } else if (!strncmp(cmd, "--", 2)) {
