@@ -86,6 +86,8 @@ install: $(BIN)
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ivs-syncd
 	install -m 0644 infra/sql/*.sql $(DESTDIR)$(PREFIX)/share/ivs-syncd/sql/
 	if [ -f doc/ivs-syncd.8 ]; then install -m 0644 doc/ivs-syncd.8 $(DESTDIR)$(PREFIX)/share/man/man8/; fi
+	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d
+	install -m 0644 infra/systemd/ivs-syncd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/ivs-syncd.conf
 	if [ -f infra/systemd/ivs-syncd.service ]; then \
 	  sed 's|/usr/local/bin/ivs-syncd|$(PREFIX)/bin/ivs-syncd|g' infra/systemd/ivs-syncd.service \
 	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/ivs-syncd.service; fi
@@ -99,3 +101,12 @@ clean:
 	rm -rf build build-asan
 
 -include $(OBJS:.o=.d) $(wildcard $(BUILD)/obj/tests/*.d)
+include tests/fuzz/fuzz.mk
+
+# Ingest benchmark (tests/bench/README.md): throwaway PostgreSQL + ivs-syncd + load generator.
+$(BUILD)/ingest_load: tests/bench/ingest_load.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
+
+bench-ingest: $(BIN) $(BUILD)/ingest_load
+	@$(PYTHON) tests/bench/ingest.py --bin $(abspath $(BIN)) --load $(abspath $(BUILD)/ingest_load) $(BENCH_ARGS)

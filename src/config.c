@@ -229,7 +229,7 @@ static int opt_set(struct config *cfg, const struct opt *o, const char *v, FILE 
             fprintf(err, "%s: %g out of range (%g..%g)\n", o->name, d, o->min, o->max);
             return -1;
         }
-        *(double *)(base + o->off) = d;
+        *(double *)(base + o->off) = d; // cppcheck-suppress invalidPointerCast
         return 0;
     case T_SIZE:
         if (parse_suffixed(v, &d, 0) < 0) {
@@ -259,7 +259,7 @@ static int opt_set(struct config *cfg, const struct opt *o, const char *v, FILE 
             }
             *(int *)(base + o->off) = (int)d;
         } else {
-            *(double *)(base + o->off) = d;
+            *(double *)(base + o->off) = d; // cppcheck-suppress invalidPointerCast
         }
         return 0;
     case T_BOOL: {

@@ -366,8 +366,8 @@ void http_reply(struct http_ctx *c, int status, const char *content_type, const 
         evhttp_add_header(h, "X-Request-Id", c->rid);
         evhttp_add_header(h, "Cache-Control", "no-store");
         struct evkeyval *kv;
-        TAILQ_FOREACH(kv, &c->out_headers, next)
-        evhttp_add_header(h, kv->key, kv->value);
+        for (kv = TAILQ_FIRST(&c->out_headers); kv; kv = TAILQ_NEXT(kv, next))
+            evhttp_add_header(h, kv->key, kv->value);
         struct evbuffer *out = evbuffer_new();
         if (out && len && c->method != HTTP_HEAD)
             evbuffer_add(out, body, len);

@@ -92,3 +92,59 @@ def test_metrics_after_a_scenario(pg, db, signer, daemon_factory):
         assert secret not in text.decode()
     # no secret in any log line
     assert "eb-secret-token" not in d.text()
+
+
+def test_sighup_reopens_the_log_file(pg, db, tmp_path):
+    import http.client
+    import os
+    import signal
+    import time
+    log = tmp_path / "ivs.log"
+    p = subprocess.Popen([BIN, "serve"], env=base_env(pg, db, LOG_FILE=str(log)))
+    try:
+        port = None
+        deadline = time.time() + 10
+        while port is None and time.time() < deadline:
+            if log.exists():
+                for line in log.read_text().splitlines():
+                    m = json.loads(line)
+                    if m["msg"].startswith("listening on"):
+                        port = m["port"]
+            time.sleep(0.05)
+        assert port
+
+        def get(path, rid):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", path, headers={"X-Request-Id": rid})
+            c.getresponse().read()
+            c.close()
+        get("/nope", "before-hup")
+        os.rename(log, tmp_path / "ivs.log.1")
+        p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while time.time() < deadline and not log.exists():
+            time.sleep(0.05)
+        get("/nope", "after-hup")
+        time.sleep(0.2)
+        new = [json.loads(line) for line in log.read_text().splitlines()]
+        old = (tmp_path / "ivs.log.1").read_text()
+        assert any(line.get("request_id") == "after-hup" for line in new)
+        assert "after-hup" not in old and "before-hup" in old
+        for line in new:
+            assert {"time", "level", "msg"} <= set(line)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(10) == 0
+
+
+def test_make_install_honours_prefix_and_destdir(tmp_path):
+    r = subprocess.run(["make", "-s", "install", f"DESTDIR={tmp_path}", "PREFIX=/opt/ivs"],
+                       cwd=ROOT, capture_output=True, text=True,
+                       env=dict(clean_env(), BUILD=str(__import__("pathlib").Path(BIN).parent)))
+    assert r.returncode == 0, r.stderr
+    root = tmp_path / "opt" / "ivs"
+    assert (root / "bin" / "ivs-syncd").exists()
+    assert (root / "share" / "ivs-syncd" / "sql" / "002_state.sql").exists()
+    assert (root / "share" / "man" / "man8" / "ivs-syncd.8").exists()
+    unit = (root / "lib" / "systemd" / "system" / "ivs-syncd.service").read_text()
+    assert "ExecStart=/opt/ivs/bin/ivs-syncd" in unit
