@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <sys/queue.h>
 #include <json-c/json.h>
@@ -183,6 +184,51 @@ static void dispatch(struct evhttp_request *req, void *arg)
         return;
     }
     found->fn(c, found->arg);
+}
+
+/*
+ * evhttp answers what it rejects itself (413 past MAX_BODY, 400 for a
+ * malformed request, ...) with evhttp_send_error(), whose body is HTML.
+ * libevent calls it through the PLT, so this definition in the executable
+ * takes its place: the same status and "Connection: close", with the JSON
+ * body every error of this service has.
+ */
+void evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
+{
+    const char *msg;
+    switch (error) {
+    case 413:
+        msg = "request body too large";
+        break;
+    case 400:
+        msg = "malformed HTTP request";
+        break;
+    case 404:
+        msg = "no such route";
+        break;
+    case 405:
+        msg = "method not allowed";
+        break;
+    case 503:
+        msg = "service unavailable";
+        break;
+    default:
+        msg = "request failed";
+    }
+    if (!req->major && !req->minor) {
+        req->major = 1;
+        req->minor = 1;
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_clear_headers(h);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Connection", "close");
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        evbuffer_add_printf(b, "{\"error\":\"%s\"}", msg);
+    evhttp_send_reply(req, error, reason, b);
+    if (b)
+        evbuffer_free(b);
 }
 
 struct http_server *http_server_new(struct event_base *base, const struct config *cfg,

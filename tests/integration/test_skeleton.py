@@ -96,8 +96,16 @@ def test_routes(pg, db, daemon_factory):
 
 def test_oversized_body_is_413(pg, db, daemon_factory):
     d = daemon_factory(base_env(pg, db, MAX_BODY="4k"))
-    st, _, _ = d.request("POST", "/sns", body="x" * 10000, headers={"Content-Type": "text/plain"})
-    assert st == 413
+    st, h, data = d.request("POST", "/sns", body="x" * 10000,
+                            headers={"Content-Type": "text/plain"})
+    assert st == 413 and h["content-type"] == "application/json"
+    assert json.loads(data) == {"error": "request body too large"}
+    # evhttp's own rejections are JSON too
+    s = socket.create_connection(("127.0.0.1", d.port))
+    s.sendall(b"BLAH\x00 / HTTP/1.1\r\n\r\n")
+    resp = s.recv(4096)
+    s.close()
+    assert resp.startswith(b"HTTP/1.1 400") and b'{"error":' in resp
     st, _ = d.json("GET", "/healthz")
     assert st == 200
 

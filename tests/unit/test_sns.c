@@ -825,10 +825,12 @@ TEST(signature_base64_strict)
     /* non-canonical last character ("==" padding with unused bits set) */
     free(m.signature);
     m.signature = strdup(orig);
-    REQUIRE(m.signature[l - 1] == '=' && m.signature[l - 2] == '=');
-    m.signature[l - 3] = m.signature[l - 3] == 'g' ? 'h' : 'g';
-    CHECK(sns_verify(&m, cert, err, sizeof(err)) == -1);
-    CHECK_STR(err, "Signature: not strict base64");
+    CHECK(m.signature[l - 1] == '=' && m.signature[l - 2] == '=');
+    if (m.signature[l - 1] == '=' && m.signature[l - 2] == '=') {
+        m.signature[l - 3] = m.signature[l - 3] == 'g' ? 'h' : 'g';
+        CHECK(sns_verify(&m, cert, err, sizeof(err)) == -1);
+        CHECK_STR(err, "Signature: not strict base64");
+    }
     free(orig);
     sns_message_free(&m);
     X509_free(cert);
