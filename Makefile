@@ -101,7 +101,7 @@ clean:
 	rm -rf build build-asan
 
 -include $(OBJS:.o=.d) $(wildcard $(BUILD)/obj/tests/*.d)
-include tests/fuzz/fuzz.mk
+-include tests/fuzz/fuzz.mk
 
 # Ingest benchmark (tests/bench/README.md): throwaway PostgreSQL + ivs-syncd + load generator.
 $(BUILD)/ingest_load: tests/bench/ingest_load.c
