@@ -53,9 +53,9 @@ static void line(struct doc *d, const char *verdict, const char *what, const cha
 static void check_database(struct doc *d, const struct config *cfg)
 {
     const char *ci = app_conninfo(cfg);
-    char buf[4096];
-    snprintf(buf, sizeof(buf), "%s connect_timeout=5", ci);
-    PGconn *pg = PQconnectdb(strchr(ci, '=') ? buf : ci);
+    const char *kw[] = {"dbname", "connect_timeout", NULL};
+    const char *vals[] = {ci, "5", NULL};
+    PGconn *pg = PQconnectdbParams(kw, vals, 1);
     if (PQstatus(pg) != CONNECTION_OK) {
         line(d, "FAIL", "database", "cannot connect: %s", PQerrorMessage(pg));
         PQfinish(pg);

@@ -82,15 +82,13 @@ static enum http_method map_method(enum evhttp_cmd_type t)
     }
 }
 
+/* A client's X-Request-Id is echoed when it is printable ASCII, 1..128 bytes. */
 static int rid_ok(const char *s)
 {
     size_t n = 0;
-    for (; s[n]; n++) {
-        char c = s[n];
-        if (n >= 128 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                          (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':'))
+    for (; s[n]; n++)
+        if (n >= 128 || (unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e)
             return 0;
-    }
     return n > 0;
 }
 
