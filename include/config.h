@@ -30,16 +30,16 @@ struct config {
     char *database_url; /* NULL = embedded default */
     char *sql_dir;
     int db_pool_size;
-    int db_queue_max;        /* bounded wait queue */
-    int db_connect_timeout;  /* seconds */
+    int db_queue_max;         /* bounded wait queue */
+    int db_connect_timeout;   /* seconds */
     int db_statement_timeout; /* milliseconds, 0 = none */
 
     /* SNS */
-    char *sns_topic_arns; /* comma list; NULL/empty = accept none */
+    char *sns_topic_arns;     /* comma list; NULL/empty = accept none */
     char *sns_fetch_base_url; /* testing only: scheme+host that replaces SNS hosts when fetching */
     char *sns_cert_dir;
     int sns_auto_confirm;
-    int sns_max_age;              /* seconds, 0 disables */
+    int sns_max_age;               /* seconds, 0 disables */
     int sns_min_signature_version; /* 1 or 2 */
     int sns_cert_cache_size;
 
@@ -71,7 +71,7 @@ struct config {
     double ivs_max_rps;
     int ivs_max_inflight;
     int end_grace_seconds;
-    int event_retention; /* seconds */
+    int event_retention;   /* seconds */
     double sync_freshness; /* seconds */
     double sync_max_wait;  /* seconds */
 

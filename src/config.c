@@ -97,8 +97,8 @@ static const struct opt opts[] = {
      "IVS endpoint override (default https://ivs.<region>.amazonaws.com)"},
     {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", NULL, T_STR, NULL,
      O(aws_container_credentials_relative_uri), 0, 0, "ECS container credentials path"},
-    {"AWS_CONTAINER_CREDENTIALS_FULL_URI", NULL, T_STR, NULL,
-     O(aws_container_credentials_full_uri), 0, 0, "container credentials URL"},
+    {"AWS_CONTAINER_CREDENTIALS_FULL_URI", NULL, T_STR, NULL, O(aws_container_credentials_full_uri),
+     0, 0, "container credentials URL"},
     {"AWS_CONTAINER_AUTHORIZATION_TOKEN", NULL, T_SECRET, NULL,
      O(aws_container_authorization_token), 0, 0, "Authorization for the credentials URL"},
     {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", NULL, T_STR, NULL,
@@ -460,8 +460,8 @@ void config_print_help(FILE *out)
         fprintf(out, "  %-40s --%s\n      %s", opts[i].name, fn, opts[i].help);
         if (opts[i].alt)
             fprintf(out, " (also read from %s)", opts[i].alt);
-        fprintf(out, " [default: %s]\n", opts[i].def ? (*opts[i].def ? opts[i].def : "empty")
-                                                     : "unset");
+        fprintf(out, " [default: %s]\n",
+                opts[i].def ? (*opts[i].def ? opts[i].def : "empty") : "unset");
     }
 }
 

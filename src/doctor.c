@@ -103,8 +103,9 @@ static void check_sns(struct doc *d, const struct config *cfg)
     }
     const char *dir = cfg->sns_cert_dir;
     if (!dir || !*dir) {
-        line(d, "warn", "certificates", "SNS_CERT_DIR unset: certificates are fetched from SNS "
-                                        "and kept in memory only");
+        line(d, "warn", "certificates",
+             "SNS_CERT_DIR unset: certificates are fetched from SNS "
+             "and kept in memory only");
         return;
     }
     struct stat st;
@@ -154,8 +155,9 @@ static void got_stream(const struct ivs_get_result *res, void *arg)
     case IVS_OFFLINE:
     case IVS_ERR_NOT_FOUND:
         line(d, "ok", "ivs:GetStream", "allowed (%s: %s)", res->channel_arn,
-             res->outcome == IVS_OK ? "live"
-                                    : res->outcome == IVS_OFFLINE ? "offline" : "no such channel");
+             res->outcome == IVS_OK        ? "live"
+             : res->outcome == IVS_OFFLINE ? "offline"
+                                           : "no such channel");
         break;
     default:
         line(d, "FAIL", "ivs:GetStream", "%s: %s", ivs_outcome_name(res->outcome),
@@ -222,8 +224,8 @@ static void check_aws(struct doc *d, const struct config *cfg)
                  cfg->aws_region);
     struct arn_channel ac;
     char e[128];
-    const char *region = arn_parse_channel(d->channel, &ac, e, sizeof(e)) == 0 ? ac.region
-                                                                               : cfg->aws_region;
+    const char *region =
+        arn_parse_channel(d->channel, &ac, e, sizeof(e)) == 0 ? ac.region : cfg->aws_region;
     d->pending = 2;
     if (ivs_get_stream(ivs, d->channel, RATELIMIT_INTERACTIVE, got_stream, d) < 0)
         done_one(d);

@@ -171,8 +171,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
         static const struct {
             unsigned m;
             const char *s;
-        } names[] = {{HTTP_GET, "GET"}, {HTTP_HEAD, "HEAD"}, {HTTP_POST, "POST"},
-                     {HTTP_OPTIONS, "OPTIONS"}, {HTTP_PUT, "PUT"}, {HTTP_DELETE, "DELETE"}};
+        } names[] = {{HTTP_GET, "GET"},         {HTTP_HEAD, "HEAD"}, {HTTP_POST, "POST"},
+                     {HTTP_OPTIONS, "OPTIONS"}, {HTTP_PUT, "PUT"},   {HTTP_DELETE, "DELETE"}};
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
             if (allowed & names[i].m)
                 n += (size_t)snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "",
@@ -246,7 +246,7 @@ struct http_server *http_server_new(struct event_base *base, const struct config
     evhttp_set_max_body_size(s->http, (ev_ssize_t)cfg->max_body);
     evhttp_set_max_headers_size(s->http, (ev_ssize_t)cfg->max_headers);
     evhttp_set_timeout(s->http, cfg->read_timeout > cfg->write_timeout ? cfg->read_timeout
-                                                                        : cfg->write_timeout);
+                                                                       : cfg->write_timeout);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
@@ -428,17 +428,18 @@ void http_reply(struct http_ctx *c, int status, const char *content_type, const 
     snprintf(labels, sizeof(labels), "route=\"%s\"", c->route_name ? c->route_name : "unknown");
     metrics_observe(s->m, "ivs_syncd_http_request_seconds", labels, dt);
     int lvl = status >= 500 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO;
-    if (log_enabled(lvl) && !(status == 200 && c->route_name &&
-                              (!strcmp(c->route_name, "healthz") ||
-                               !strcmp(c->route_name, "metrics") ||
-                               !strcmp(c->route_name, "readyz")))) {
+    if (log_enabled(lvl) &&
+        !(status == 200 && c->route_name &&
+          (!strcmp(c->route_name, "healthz") || !strcmp(c->route_name, "metrics") ||
+           !strcmp(c->route_name, "readyz")))) {
         static const char *const mn[] = {"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE"};
         const char *method = "OTHER";
         for (int i = 0; i < 6; i++)
             if (c->method == (1u << i))
                 method = mn[i];
         char f[768];
-        snprintf(f, sizeof(f), "\"route\":\"%s\",\"method\":\"%s\",\"status\":%d,"
+        snprintf(f, sizeof(f),
+                 "\"route\":\"%s\",\"method\":\"%s\",\"status\":%d,"
                  "\"duration_ms\":%.3f%s%s",
                  c->route_name ? c->route_name : "unknown", method, status, dt * 1000,
                  c->req ? "" : ",\"client_gone\":true", c->fields);
@@ -450,8 +451,8 @@ void http_reply(struct http_ctx *c, int status, const char *content_type, const 
 void http_reply_json(struct http_ctx *c, int status, struct json_object *obj)
 {
     size_t len = 0;
-    const char *s =
-        json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    const char *s = json_object_to_json_string_length(
+        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     http_reply(c, status, "application/json", s, len);
 }
 

@@ -142,8 +142,8 @@ int migrate_run(const struct config *cfg, const char *conninfo, FILE *out, FILE 
         sha256_hex(sql, sha);
         int repeatable = strncmp(sql, "-- repeatable", 13) == 0;
         const char *p[2] = {files[i], sha};
-        PGresult *r = PQexecParams(pg, "SELECT sha256 FROM ivs_sync.migrations WHERE name = $1",
-                                   1, NULL, p, NULL, NULL, 0);
+        PGresult *r = PQexecParams(pg, "SELECT sha256 FROM ivs_sync.migrations WHERE name = $1", 1,
+                                   NULL, p, NULL, NULL, 0);
         int seen = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
         int same = seen && !strcmp(PQgetvalue(r, 0, 0), sha);
         PQclear(r);
@@ -204,9 +204,9 @@ int migrate_check(const char *conninfo, const struct config *cfg, char *why, siz
             sha256_hex(sql, sha);
         free(sql);
         const char *p[2] = {files[i], sha};
-        PGresult *r = PQexecParams(
-            pg, "SELECT 1 FROM ivs_sync.migrations WHERE name = $1 AND sha256 = $2", 2, NULL, p,
-            NULL, NULL, 0);
+        PGresult *r =
+            PQexecParams(pg, "SELECT 1 FROM ivs_sync.migrations WHERE name = $1 AND sha256 = $2", 2,
+                         NULL, p, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
             snprintf(why, whylen, "%s not applied (run ivs-syncd migrate)", files[i]);
             rc = 0;

@@ -45,8 +45,9 @@ static void readyz(struct http_ctx *ctx, void *arg)
         json_object_object_add(o, "status", json_object_new_string("ready"));
     }
     if (status != 200)
-        json_object_object_add(o, "error", json_object_new_string(
-                                               json_object_get_string(json_object_object_get(o, "reason"))));
+        json_object_object_add(
+            o, "error",
+            json_object_new_string(json_object_get_string(json_object_object_get(o, "reason"))));
     http_reply_json(ctx, status, o);
     json_object_put(o);
 }
@@ -80,7 +81,8 @@ int route_health_register(struct app *a)
 {
     metrics_declare(a->metrics, "ivs_syncd_build_info", METRIC_GAUGE,
                     "build information (always 1)");
-    metrics_set(a->metrics, "ivs_syncd_build_info", "version=\"" IVS_VERSION "\",revision=\"" IVS_GIT_REV "\"", 1);
+    metrics_set(a->metrics, "ivs_syncd_build_info",
+                "version=\"" IVS_VERSION "\",revision=\"" IVS_GIT_REV "\"", 1);
     metrics_declare(a->metrics, "ivs_syncd_uptime_seconds", METRIC_GAUGE, "seconds since start");
     metrics_declare(a->metrics, "ivs_syncd_ready", METRIC_GAUGE, "1 when /readyz answers 200");
     if (http_server_route(a->http, "/healthz", HTTP_GET, "healthz", healthz, a) < 0 ||
