@@ -85,12 +85,13 @@ struct config {
 };
 
 /*
- * Parse environment then argv (from index *argi on; flags stop at the first
- * non-flag word, whose index is left in *argi). On error writes one line
- * "NAME: problem" to err and returns -1. Returns 1 when --help or --version
- * was printed (caller exits 0), 0 otherwise.
+ * Parse the environment, then the --flags anywhere in argv (flags win).
+ * Known option flags are consumed; every other word (the command, its
+ * arguments, command-specific flags like --once) is kept in order in
+ * argv[1 .. *argc - 1]. On error writes one line "NAME: problem" to err and
+ * returns -1. Returns 1 when --help or --version was printed (exit 0).
  */
-int config_load(struct config *cfg, int argc, char **argv, int *argi, FILE *err);
+int config_load(struct config *cfg, int *argc, char **argv, FILE *err);
 void config_free(struct config *cfg);
 /* Print the option table (name, flag, default, help) to out. */
 void config_print_help(FILE *out);

@@ -355,7 +355,7 @@ static void print_version(FILE *out)
     fprintf(out, "ivs-syncd %s (%s)\n", IVS_VERSION, IVS_GIT_REV);
 }
 
-int config_load(struct config *cfg, int argc, char **argv, int *argi, FILE *err)
+int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
 {
     memset(cfg, 0, sizeof(*cfg));
     for (size_t i = 0; i < NOPTS; i++)
@@ -369,28 +369,32 @@ int config_load(struct config *cfg, int argc, char **argv, int *argi, FILE *err)
             opt_set(cfg, &opts[i], v, err) < 0)
             return -1;
     }
-    int i = argi ? *argi : 1;
-    for (; i < argc; i++) {
+    int kept = 1, rest = 0;
+    for (int i = 1; i < *argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        if (rest || strncmp(a, "--", 2) != 0 || !a[2]) {
+            if (!strcmp(a, "--") && !rest) {
+                rest = 1;
+                continue;
+            }
+            argv[kept++] = argv[i]; /* a command or its argument */
+            continue;
+        }
+        if (!strcmp(a, "--help")) {
             config_print_help(stdout);
             return 1;
         }
-        if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
+        if (!strcmp(a, "--version")) {
             print_version(stdout);
             return 1;
         }
-        if (!strcmp(a, "--"))
-            continue;
-        if (strncmp(a, "--", 2) != 0)
-            break;
         const char *name = a + 2;
         const char *eq = strchr(name, '=');
         size_t nl = eq ? (size_t)(eq - name) : strlen(name);
         const struct opt *o = find_flag(name, nl);
         if (!o) {
-            /* command-specific flags (e.g. --once) are left to the command */
-            break;
+            argv[kept++] = argv[i]; /* command-specific (e.g. --once); the command decides */
+            continue;
         }
         const char *v;
         if (eq) {
@@ -398,7 +402,7 @@ int config_load(struct config *cfg, int argc, char **argv, int *argi, FILE *err)
         } else if (o->type == T_BOOL) {
             v = "true";
         } else {
-            if (i + 1 >= argc) {
+            if (i + 1 >= *argc) {
                 fprintf(err, "%s: --%.*s needs a value\n", o->name, (int)nl, name);
                 return -1;
             }
@@ -407,8 +411,8 @@ int config_load(struct config *cfg, int argc, char **argv, int *argi, FILE *err)
         if (opt_set(cfg, o, v, err) < 0)
             return -1;
     }
-    if (argi)
-        *argi = i;
+    *argc = kept;
+    argv[kept] = NULL;
     cfg->embedded_db = cfg->database_url == NULL || !*cfg->database_url;
     if ((cfg->aws_access_key_id && *cfg->aws_access_key_id) !=
         (cfg->aws_secret_access_key && *cfg->aws_secret_access_key)) {

@@ -74,54 +74,56 @@ static int cmd_verify_sns(const struct config *cfg, const char *file)
     return r == 0 ? 0 : 1;
 }
 
+static int no_args(const char *cmd, int argc, char **argv, int from)
+{
+    if (argc > from) {
+        fprintf(stderr, "%s: %s %s (see --help)\n", cmd,
+                strncmp(argv[from], "--", 2) ? "unexpected argument" : "unknown option",
+                argv[from]);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct config cfg;
-    int argi = 1;
-    int r = config_load(&cfg, argc, argv, &argi, stderr);
+    int r = config_load(&cfg, &argc, argv, stderr);
     if (r != 0) {
         config_free(&cfg);
         return r > 0 ? 0 : 2;
+    }
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    if (!strncmp(cmd, "--", 2) || !strcmp(cmd, "-h")) {
+        fprintf(stderr, "ivs-syncd: unknown option %s (see --help)\n", cmd);
+        config_free(&cfg);
+        return 2;
     }
     if (log_init(cfg.log_level, cfg.log_format == LOG_FORMAT_JSON, cfg.log_file) < 0) {
         fprintf(stderr, "LOG_FILE: cannot open %s\n", cfg.log_file);
         config_free(&cfg);
         return 2;
     }
-    const char *cmd = argi < argc ? argv[argi] : "serve";
-    int rc;
+    int rc = 2;
     if (!strcmp(cmd, "serve")) {
-        /* flags may follow the command too */
-        if (argi + 1 < argc) {
-            int j = argi + 1;
-            config_free(&cfg);
-            if (config_load(&cfg, argc, argv, &j, stderr) != 0 || j < argc) {
-                if (j < argc)
-                    fprintf(stderr, "ivs-syncd: unknown option %s (see --help)\n", argv[j]);
-                config_free(&cfg);
-                return 2;
-            }
-        }
-        rc = cmd_serve(&cfg);
+        if (no_args(cmd, argc, argv, 2) == 0)
+            rc = cmd_serve(&cfg);
     } else if (!strcmp(cmd, "migrate")) {
-        rc = migrate_run(&cfg, app_conninfo(&cfg), stdout, stderr) == 0 ? 0 : 1;
+        if (no_args(cmd, argc, argv, 2) == 0)
+            rc = migrate_run(&cfg, app_conninfo(&cfg), stdout, stderr) == 0 ? 0 : 1;
     } else if (!strcmp(cmd, "verify-sns")) {
-        if (argi + 1 >= argc) {
+        if (argc != 3)
             fprintf(stderr, "verify-sns: usage: ivs-syncd verify-sns FILE|-\n");
-            rc = 2;
-        } else {
-            rc = cmd_verify_sns(&cfg, argv[argi + 1]);
-        }
+        else
+            rc = cmd_verify_sns(&cfg, argv[2]);
     } else if (!strcmp(cmd, "reconcile")) {
-        if (argi + 1 >= argc || strcmp(argv[argi + 1], "--once") != 0) {
+        if (argc != 3 || strcmp(argv[2], "--once") != 0) {
             fprintf(stderr, "reconcile: usage: ivs-syncd reconcile --once\n");
-            rc = 2;
         } else {
             struct app a;
             cfg.reconcile_interval = 0;
-            if (app_init(&a, &cfg) < 0) {
-                rc = 1;
-            } else {
+            rc = 1;
+            if (app_init(&a, &cfg) == 0) {
                 rc = reconcile_once(&a);
                 app_free(&a);
             }
@@ -130,15 +132,12 @@ int main(int argc, char **argv)
         config_print_markdown(stdout); /* the README's option table */
         rc = 0;
     } else if (!strcmp(cmd, "doctor")) {
-        rc = doctor_run(&cfg, stdout);
+        if (no_args(cmd, argc, argv, 2) == 0)
+            rc = doctor_run(&cfg, stdout);
     } else if (!strcmp(cmd, "ivs")) {
-        rc = cmd_ivs(&cfg, argc - argi, argv + argi);
-    } else if (!strncmp(cmd, "--", 2)) {
-        fprintf(stderr, "ivs-syncd: unknown option %s (see --help)\n", cmd);
-        rc = 2;
+        rc = cmd_ivs(&cfg, argc - 1, argv + 1);
     } else {
         fprintf(stderr, "ivs-syncd: unknown command %s (see --help)\n", cmd);
-        rc = 2;
     }
     config_free(&cfg);
     log_close();

@@ -248,3 +248,20 @@ def test_shutdown_deadline(pg, db, daemon_factory):
     finally:
         lock.release()
         t.join(10)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["serve", "--bogus"], "unknown option --bogus"),
+    (["migrate", "extra"], "unexpected argument extra"),
+    (["frobnicate"], "unknown command frobnicate"),
+    (["reconcile"], "usage: ivs-syncd reconcile --once"),
+])
+def test_bad_command_lines(args, msg):
+    r = run(args)
+    assert r.returncode == 2 and msg in r.stderr, r.stderr
+
+
+def test_flags_anywhere_on_the_command_line(pg):
+    pg.psql("CREATE DATABASE flagpos")
+    r = run(["migrate", "--database-url", pg.url("flagpos")])
+    assert r.returncode == 0, r.stderr
