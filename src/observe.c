@@ -101,6 +101,7 @@ struct json_object *observe_result_json(const char *show_id, const char *previou
 void observe_error_text(int outcome, const char *code, const char *msg, char *out, size_t len)
 {
     const char *hint = "";
+    const char *c = code && *code ? code : ivs_outcome_name((enum ivs_outcome)outcome);
     switch ((enum ivs_outcome)outcome) {
     case IVS_ERR_NOT_FOUND:
         hint = " (wrong ivs_channel_arn or region?)";
@@ -109,13 +110,22 @@ void observe_error_text(int outcome, const char *code, const char *msg, char *ou
         hint = " (IAM policy lacks ivs:GetStream / ivs:ListStreams?)";
         break;
     case IVS_ERR_BUSY:
-        hint = " (IVS rate limit: retry later)";
+        hint = msg && *msg ? "" : " (IVS rate limit: retry later)";
         break;
     default:
         break;
     }
-    snprintf(out, len, "IVS %s%s%s%s", code && *code ? code : ivs_outcome_name((enum ivs_outcome)outcome),
-             msg && *msg ? ": " : "", msg && *msg ? msg : "", hint);
+    if (!msg || !*msg) {
+        snprintf(out, len, "IVS %s%s", c, hint);
+        return;
+    }
+    /* ivs.c's messages usually start with the code ("Code: message") or with "IVS " */
+    if (!strncmp(msg, "IVS ", 4))
+        snprintf(out, len, "%s%s", msg, hint);
+    else if (!strncmp(msg, c, strlen(c)))
+        snprintf(out, len, "IVS %s%s", msg, hint);
+    else
+        snprintf(out, len, "IVS %s: %s%s", c, msg, hint);
 }
 
 static size_t slot_of(const char *channel)

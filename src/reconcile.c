@@ -43,29 +43,40 @@ struct pshow {
 
 struct pchan {
     char arn[ARN_MAX_LEN + 1];
-    char region[ARN_REGION_MAX + 1];
+    int region; /* index into regions */
     int observed;
     int live;
     struct ivs_stream st;
     int64_t t_us;
-    char error[200];
+    char error[200]; /* copied to the channel's shows at the end */
 };
 
 struct region_job {
     struct pass *p;
-    char region[ARN_REGION_MAX + 1];
+    int region;
 };
 
 struct pass {
     struct reconcile *r;
     const char *trigger; /* "timer", "request", "once" */
-    int all_active;      /* include shows that are only is_streaming */
-    struct pshow *shows;
+    enum ratelimit_class cls;
+    struct pshow *shows; /* sorted by id (strcmp) */
     size_t nshows;
-    struct pchan *chans;
+    struct pchan *chans; /* unique, sorted by ARN (strcmp) */
     size_t nchans;
-    int outstanding;
-    size_t apply_next;
+    char (*regions)[ARN_REGION_MAX + 1];
+    size_t nregions;
+    int outstanding; /* IVS calls / sweeps under way, +1 while starting them */
+    /* GetStream queue: channels still to ask, at most get_window at a time */
+    size_t *getq;
+    size_t getq_len, getq_pos;
+    int gets_inflight, get_window;
+    /* observed channels in order of observation; [ready_head, ready_tail) not yet applied */
+    size_t *ready;
+    size_t ready_head, ready_tail;
+    double ready_since; /* when ready_head's observation came */
+    size_t batch_end;   /* the statement in flight covers [ready_head, batch_end) */
+    int applying;
     struct json_object *obs;
     struct waiter *waiters;
     double t0;
@@ -105,11 +116,13 @@ static int64_t now_real_us(void)
 
 int reconcile_prepare(struct db *db)
 {
-    if (db_prepare(db, "active_shows",
-                   "SELECT id::text, ivs_channel_arn, stream_status, viewer_count FROM public.shows "
-                   "WHERE ivs_channel_arn IS NOT NULL AND ivs_channel_arn <> '' AND "
-                   "(status IN ('scheduled', 'live') OR ($1::boolean AND is_streaming)) "
-                   "ORDER BY id::text") < 0)
+    /* COLLATE "C": the pass looks shows up with strcmp() order (bsearch) */
+    if (db_prepare(
+            db, "active_shows",
+            "SELECT id::text, ivs_channel_arn, stream_status, viewer_count FROM public.shows "
+            "WHERE ivs_channel_arn IS NOT NULL AND ivs_channel_arn <> '' AND "
+            "(status IN ('scheduled', 'live') OR ($1::boolean AND is_streaming)) "
+            "ORDER BY id::text COLLATE \"C\"") < 0)
         return -1;
     return observe_prepare(db);
 }
@@ -122,6 +135,9 @@ static void pass_free(struct pass *p)
         free(p->shows[i].prev);
     free(p->shows);
     free(p->chans);
+    free(p->regions);
+    free(p->getq);
+    free(p->ready);
     if (p->obs)
         json_object_put(p->obs);
     while (p->waiters) {
@@ -156,15 +172,16 @@ static void pass_finish(struct pass *p)
     int changed = 0, errors = 0, live = 0, offline = 0;
     for (size_t i = 0; i < p->nshows; i++) {
         struct pshow *s = &p->shows[i];
+        if (!s->error[0] && !s->seen && s->chan >= 0 && p->chans[s->chan].error[0])
+            snprintf(s->error, sizeof(s->error), "%s", p->chans[s->chan].error);
         if (!s->error[0] && !s->seen) {
             /* observed but no longer an active show (changed meanwhile): as it was */
             snprintf(s->new_status, sizeof(s->new_status), "%s", s->has_prev ? s->prev : "offline");
         }
-        struct json_object *o = observe_result_json(s->id, s->has_prev ? s->prev : NULL,
-                                                    s->error[0] ? (s->has_prev ? s->prev : NULL)
-                                                                : s->new_status,
-                                                    s->changed, s->has_viewers, s->viewers,
-                                                    s->error[0] ? s->error : NULL);
+        struct json_object *o = observe_result_json(
+            s->id, s->has_prev ? s->prev : NULL,
+            s->error[0] ? (s->has_prev ? s->prev : NULL) : s->new_status, s->changed,
+            s->has_viewers, s->viewers, s->error[0] ? s->error : NULL);
         json_object_array_add(results, o);
         changed += s->changed;
         if (s->error[0])
@@ -217,79 +234,128 @@ static int show_cmp(const void *k, const void *e)
     return strcmp(k, ((const struct pshow *)e)->id);
 }
 
-static void apply_next(struct pass *p);
+static int observing_done(const struct pass *p)
+{
+    return p->outstanding == 0 && p->getq_pos == p->getq_len;
+}
+
+static void maybe_apply(struct pass *p);
+
+static int index_cmp(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 static void applied(PGresult *res, const char *err, void *arg)
 {
     struct pass *p = arg;
+    p->applying = 0;
     if (!db_ok(res)) {
         const char *why = res ? PQresultErrorMessage(res) : err;
-        /* the observations of this batch are not stored: report their shows */
-        for (size_t i = 0; i < p->nshows; i++) {
-            struct pshow *s = &p->shows[i];
-            if (!s->seen && !s->error[0] && s->chan >= 0 && p->chans[s->chan].observed)
-                snprintf(s->error, sizeof(s->error), "database: %.150s", why ? why : "error");
+        /* the observations of this batch are not stored: report their channels' shows */
+        for (size_t k = p->ready_head; k < p->batch_end; k++)
+            snprintf(p->chans[p->ready[k]].error, sizeof(p->chans[0].error), "database: %.150s",
+                     why && *why ? why : "error");
+    } else {
+        int n = PQntuples(res);
+        for (int i = 0; i < n; i++) {
+            const char *id = PQgetvalue(res, i, 1);
+            struct pshow *s = bsearch(id, p->shows, p->nshows, sizeof(*p->shows), show_cmp);
+            if (!s)
+                continue; /* an active show that appeared after the pass loaded its list */
+            s->seen = 1;
+            snprintf(s->new_status, sizeof(s->new_status), "%s", PQgetvalue(res, i, 3));
+            s->changed |= !strcmp(PQgetvalue(res, i, 4), "t");
+            if (!PQgetisnull(res, i, 5)) {
+                s->has_viewers = 1;
+                s->viewers = atoll(PQgetvalue(res, i, 5));
+            }
         }
-        pass_finish(p);
-        return;
+        /* only now: a fresh answer (SYNC_FRESHNESS) reads the stored row */
+        for (size_t k = p->ready_head; k < p->batch_end; k++)
+            observe_confirmed(p->r->a, p->chans[p->ready[k]].arn);
     }
-    int n = PQntuples(res);
-    for (int i = 0; i < n; i++) {
-        const char *id = PQgetvalue(res, i, 1);
-        struct pshow *s = bsearch(id, p->shows, p->nshows, sizeof(*p->shows), show_cmp);
-        if (!s)
-            continue; /* an active show that appeared after the pass loaded its list */
-        s->seen = 1;
-        snprintf(s->new_status, sizeof(s->new_status), "%s", PQgetvalue(res, i, 3));
-        s->changed = !strcmp(PQgetvalue(res, i, 4), "t");
-        if (!PQgetisnull(res, i, 5)) {
-            s->has_viewers = 1;
-            s->viewers = atoll(PQgetvalue(res, i, 5));
-        }
-    }
-    apply_next(p);
+    p->ready_head = p->batch_end;
+    if (p->ready_head < p->ready_tail)
+        p->ready_since = now_mono();
+    maybe_apply(p);
 }
 
-static void apply_next(struct pass *p)
+/*
+ * Store what was observed, one statement at a time, in batches of at most
+ * APPLY_BATCH channels: at once when a batch is full or observing is over,
+ * else when the oldest waiting observation is a second old (a GetStream pass
+ * at IVS_MAX_RPS takes long; its repairs should not wait for its end).
+ */
+static void maybe_apply(struct pass *p)
 {
-    struct reconcile *r = p->r;
-    size_t n = 0;
+    if (p->applying)
+        return;
+    size_t waiting = p->ready_tail - p->ready_head;
+    int done = observing_done(p);
+    if (waiting == 0) {
+        if (done)
+            pass_finish(p);
+        return;
+    }
+    if (!done && waiting < APPLY_BATCH && now_mono() - p->ready_since < 1.0)
+        return;
     json_object_put(p->obs);
     p->obs = json_object_new_array();
-    while (p->apply_next < p->nchans && n < APPLY_BATCH) {
-        struct pchan *c = &p->chans[p->apply_next++];
-        if (!c->observed)
-            continue;
-        json_object_array_add(p->obs, observe_json(c->arn, c->live, c->live ? &c->st : NULL,
-                                                   c->t_us));
-        n++;
-    }
-    if (n == 0) {
-        pass_finish(p);
-        return;
+    p->batch_end = p->ready_head + (waiting < APPLY_BATCH ? waiting : APPLY_BATCH);
+    /*
+     * In channel ARN order ("C" collation, as chans is sorted): the statement
+     * takes one advisory lock per channel, and every multi-channel statement
+     * (other passes, other replicas, batched events) takes them in that order,
+     * so two of them can never deadlock.
+     */
+    qsort(p->ready + p->ready_head, p->batch_end - p->ready_head, sizeof(*p->ready), index_cmp);
+    for (size_t k = p->ready_head; k < p->batch_end; k++) {
+        struct pchan *c = &p->chans[p->ready[k]];
+        json_object_array_add(p->obs,
+                              observe_json(c->arn, c->live, c->live ? &c->st : NULL, c->t_us));
     }
     p->statements++;
-    if (observe_apply(r->a, p->obs, applied, p) < 0) {
-        for (size_t i = 0; i < p->nshows; i++)
-            if (!p->shows[i].error[0] && !p->shows[i].seen)
-                snprintf(p->shows[i].error, sizeof(p->shows[i].error),
-                         "database unavailable: observation not stored");
-        pass_finish(p);
+    p->applying = 1;
+    if (observe_apply(p->r->a, p->obs, applied, p) < 0) {
+        p->applying = 0;
+        for (size_t k = p->ready_head; k < p->batch_end; k++)
+            snprintf(p->chans[p->ready[k]].error, sizeof(p->chans[0].error),
+                     "database unavailable: observation not stored");
+        p->ready_head = p->batch_end;
+        maybe_apply(p); /* (the pool refused: the next batch is refused too, and then it ends) */
     }
 }
 
-static void chan_error(struct pass *p, struct pchan *c, const char *msg)
+static void chan_observed(struct pass *p, size_t i, int live, const struct ivs_stream *st,
+                          int64_t t_us)
 {
-    snprintf(c->error, sizeof(c->error), "%s", msg);
-    for (size_t i = 0; i < p->nshows; i++)
-        if (p->shows[i].chan >= 0 && &p->chans[p->shows[i].chan] == c && !p->shows[i].error[0])
-            snprintf(p->shows[i].error, sizeof(p->shows[i].error), "%s", msg);
+    struct pchan *c = &p->chans[i];
+    c->observed = 1;
+    c->live = live;
+    if (live)
+        c->st = *st;
+    c->t_us = t_us ? t_us : now_real_us();
+    if (p->ready_head == p->ready_tail)
+        p->ready_since = now_mono();
+    p->ready[p->ready_tail++] = i;
 }
 
+static void start_get(struct pass *p, size_t i);
+
+static void pump_gets(struct pass *p)
+{
+    while (p->getq_pos < p->getq_len && p->gets_inflight < p->get_window)
+        start_get(p, p->getq[p->getq_pos++]);
+}
+
+/* One IVS call or sweep is over. */
 static void observed_one(struct pass *p)
 {
-    if (--p->outstanding == 0)
-        apply_next(p);
+    pump_gets(p); /* before the decrement: never 0 while calls remain to start */
+    p->outstanding--;
+    maybe_apply(p);
 }
 
 struct get_job {
@@ -301,42 +367,42 @@ static void got_stream(const struct ivs_get_result *res, void *arg)
 {
     struct get_job *j = arg;
     struct pass *p = j->p;
-    struct pchan *c = &p->chans[j->chan];
+    size_t i = j->chan;
     free(j);
+    p->gets_inflight--;
     p->ivs_calls += res->attempts;
     if (res->outcome == IVS_OK || res->outcome == IVS_OFFLINE) {
-        c->observed = 1;
-        c->live = res->outcome == IVS_OK;
-        if (c->live)
-            c->st = *res->stream;
-        c->t_us = res->sent_at_us ? res->sent_at_us : now_real_us();
-        observe_confirmed(p->r->a, c->arn);
+        chan_observed(p, i, res->outcome == IVS_OK, res->stream, res->sent_at_us);
     } else {
-        char m[200];
-        observe_error_text(res->outcome, res->error_code, res->error, m, sizeof(m));
-        chan_error(p, c, m);
+        struct pchan *c = &p->chans[i];
+        observe_error_text(res->outcome, res->error_code, res->error, c->error, sizeof(c->error));
     }
     observed_one(p);
 }
 
 static void start_get(struct pass *p, size_t i)
 {
+    struct pchan *c = &p->chans[i];
     struct get_job *j = malloc(sizeof(*j));
-    p->outstanding++;
     if (!j) {
-        chan_error(p, &p->chans[i], "out of memory");
-        p->outstanding--;
+        snprintf(c->error, sizeof(c->error), "out of memory");
         return;
     }
     j->p = p;
     j->chan = i;
-    enum ratelimit_class cls =
-        strcmp(p->trigger, "timer") ? RATELIMIT_INTERACTIVE : RATELIMIT_BACKGROUND;
-    if (ivs_get_stream(p->r->a->ivs, p->chans[i].arn, cls, got_stream, j) < 0) {
+    p->outstanding++;
+    p->gets_inflight++;
+    if (ivs_get_stream(p->r->a->ivs, c->arn, p->cls, got_stream, j) < 0) {
         free(j);
         p->outstanding--;
-        chan_error(p, &p->chans[i], "IVS call could not start");
+        p->gets_inflight--;
+        snprintf(c->error, sizeof(c->error), "IVS call could not start");
     }
+}
+
+static void queue_get(struct pass *p, size_t i)
+{
+    p->getq[p->getq_len++] = i;
 }
 
 static int stream_cmp(const void *a, const void *b)
@@ -345,24 +411,31 @@ static int stream_cmp(const void *a, const void *b)
                   ((const struct ivs_stream *)b)->channel_arn);
 }
 
+static int stream_key_cmp(const void *k, const void *e)
+{
+    return strcmp(k, ((const struct ivs_stream *)e)->channel_arn);
+}
+
 static void listed(const struct ivs_list_all_result *res, void *arg)
 {
     struct region_job *rj = arg;
     struct pass *p = rj->p;
     struct reconcile *r = p->r;
+    int region = rj->region;
+    free(rj);
     p->ivs_calls += res->pages;
     if (!res->complete && res->outcome == IVS_ERR_ACCESS_DENIED &&
         r->a->cfg->reconcile_strategy == RECONCILE_AUTO && res->pages <= 1) {
         if (!r->list_denied)
-            LOG_WARN(NULL, "ListStreams denied (%s): falling back to GetStream per channel "
-                           "until restart",
+            LOG_WARN(NULL,
+                     "ListStreams denied (%s): falling back to GetStream per channel "
+                     "until restart",
                      res->error ? res->error : "AccessDenied");
         r->list_denied = 1;
         p->list_fallbacks++;
         for (size_t i = 0; i < p->nchans; i++)
-            if (!strcmp(p->chans[i].region, rj->region))
-                start_get(p, i);
-        free(rj);
+            if (p->chans[i].region == region)
+                queue_get(p, i);
         observed_one(p);
         return;
     }
@@ -375,39 +448,45 @@ static void listed(const struct ivs_list_all_result *res, void *arg)
         }
     }
     char m[200] = "";
+    int complete = res->complete && (live || !res->n);
     if (!res->complete)
         observe_error_text(res->outcome, res->error_code, res->error, m, sizeof(m));
+    else if (!complete)
+        snprintf(m, sizeof(m), "out of memory");
     for (size_t i = 0; i < p->nchans; i++) {
         struct pchan *c = &p->chans[i];
-        if (strcmp(c->region, rj->region))
+        if (c->region != region)
             continue;
-        struct ivs_stream key;
-        snprintf(key.channel_arn, sizeof(key.channel_arn), "%s", c->arn);
-        struct ivs_stream *s = live ? bsearch(&key, live, res->n, sizeof(*live), stream_cmp)
-                                    : NULL;
-        if (s) {
-            c->observed = 1;
-            c->live = 1;
-            c->st = *s;
-            c->t_us = s->sent_at_us ? s->sent_at_us : res->sent_at_us;
-        } else if (res->complete) {
-            c->observed = 1; /* absent from a complete sweep: offline */
-            c->live = 0;
-            c->t_us = res->sent_at_us;
-        } else {
-            chan_error(p, c, m); /* an incomplete sweep proves nothing offline */
-        }
-        if (c->observed)
-            observe_confirmed(r->a, c->arn);
+        struct ivs_stream *s =
+            live ? bsearch(c->arn, live, res->n, sizeof(*live), stream_key_cmp) : NULL;
+        if (s)
+            chan_observed(p, i, 1, s, s->sent_at_us ? s->sent_at_us : res->sent_at_us);
+        else if (complete)
+            chan_observed(p, i, 0, NULL, res->sent_at_us); /* absent from a complete sweep */
+        else
+            snprintf(c->error, sizeof(c->error), "%s", m); /* an incomplete sweep proves nothing */
     }
     free(live);
-    free(rj);
     observed_one(p);
 }
 
 static int chan_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct pchan *)a)->arn, ((const struct pchan *)b)->arn);
+}
+
+static int chan_key_cmp(const void *k, const void *e)
+{
+    return strcmp(k, ((const struct pchan *)e)->arn);
+}
+
+static int region_of(struct pass *p, const char *region)
+{
+    for (size_t i = 0; i < p->nregions; i++)
+        if (!strcmp(p->regions[i], region))
+            return (int)i;
+    snprintf(p->regions[p->nregions], sizeof(p->regions[0]), "%s", region);
+    return (int)p->nregions++;
 }
 
 static void shows_loaded(PGresult *res, const char *err, void *arg)
@@ -419,43 +498,49 @@ static void shows_loaded(PGresult *res, const char *err, void *arg)
         return;
     }
     p->statements++;
-    int n = PQntuples(res);
-    p->shows = calloc((size_t)n + 1, sizeof(*p->shows));
-    p->chans = calloc((size_t)n + 1, sizeof(*p->chans));
-    if (!p->shows || !p->chans) {
+    size_t n = (size_t)PQntuples(res);
+    p->shows = calloc(n + 1, sizeof(*p->shows));
+    p->chans = calloc(n + 1, sizeof(*p->chans));
+    p->regions = calloc(n + 1, sizeof(*p->regions));
+    p->getq = calloc(n + 1, sizeof(*p->getq));
+    p->ready = calloc(n + 1, sizeof(*p->ready));
+    if (!p->shows || !p->chans || !p->regions || !p->getq || !p->ready) {
         pass_fail(p, 503, "out of memory");
         return;
     }
-    p->nshows = (size_t)n;
-    /* unique channels */
-    for (int i = 0; i < n; i++) {
+    p->nshows = n;
+    /* unique channels: all valid ARNs, sorted once, duplicates dropped */
+    for (size_t i = 0; i < n; i++) {
         struct arn_channel ac;
         char e[128];
-        const char *arn = PQgetvalue(res, i, 1);
+        const char *arn = PQgetvalue(res, (int)i, 1);
         if (arn_parse_channel(arn, &ac, e, sizeof(e)) < 0)
             continue;
-        struct pchan key;
-        snprintf(key.arn, sizeof(key.arn), "%s", arn);
-        if (p->nchans && bsearch(&key, p->chans, p->nchans, sizeof(*p->chans), chan_cmp))
-            continue;
         struct pchan *c = &p->chans[p->nchans++];
-        memset(c, 0, sizeof(*c));
         snprintf(c->arn, sizeof(c->arn), "%s", arn);
-        snprintf(c->region, sizeof(c->region), "%s", ac.region);
-        qsort(p->chans, p->nchans, sizeof(*p->chans), chan_cmp);
+        c->region = region_of(p, ac.region);
     }
-    for (int i = 0; i < n; i++) {
+    qsort(p->chans, p->nchans, sizeof(*p->chans), chan_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < p->nchans; i++)
+        if (u == 0 || strcmp(p->chans[u - 1].arn, p->chans[i].arn))
+            p->chans[u++] = p->chans[i];
+    p->nchans = u;
+    for (size_t i = 0; i < n; i++) {
         struct pshow *s = &p->shows[i];
-        snprintf(s->id, sizeof(s->id), "%s", PQgetvalue(res, i, 0));
-        s->has_prev = !PQgetisnull(res, i, 2);
-        s->prev = strdup(s->has_prev ? PQgetvalue(res, i, 2) : "");
-        if (!PQgetisnull(res, i, 3)) {
-            s->has_viewers = 1;
-            s->viewers = atoll(PQgetvalue(res, i, 3));
+        snprintf(s->id, sizeof(s->id), "%s", PQgetvalue(res, (int)i, 0));
+        s->has_prev = !PQgetisnull(res, (int)i, 2);
+        s->prev = strdup(s->has_prev ? PQgetvalue(res, (int)i, 2) : "");
+        if (!s->prev) {
+            pass_fail(p, 503, "out of memory");
+            return;
         }
-        struct pchan key;
-        snprintf(key.arn, sizeof(key.arn), "%s", PQgetvalue(res, i, 1));
-        struct pchan *c = bsearch(&key, p->chans, p->nchans, sizeof(*p->chans), chan_cmp);
+        if (!PQgetisnull(res, (int)i, 3)) {
+            s->has_viewers = 1;
+            s->viewers = atoll(PQgetvalue(res, (int)i, 3));
+        }
+        struct pchan *c = bsearch(PQgetvalue(res, (int)i, 1), p->chans, p->nchans,
+                                  sizeof(*p->chans), chan_key_cmp);
         s->chan = c ? (int)(c - p->chans) : -1;
         if (!c)
             snprintf(s->error, sizeof(s->error), "ivs_channel_arn is not a valid IVS channel ARN");
@@ -464,35 +549,40 @@ static void shows_loaded(PGresult *res, const char *err, void *arg)
         pass_fail(p, 500, "AWS credentials not configured");
         return;
     }
+    /*
+     * GetStream calls are started a few at a time (about two seconds' worth at
+     * IVS_MAX_RPS): the rate limit paces them anyway, and a short queue keeps
+     * memory bounded and each call's wait for the limit short.
+     */
+    double w = 2 * r->a->cfg->ivs_max_rps;
+    p->get_window = w < 2 ? 2 : w > 64 ? 64 : (int)w;
     p->outstanding = 1; /* held until every call is started */
     enum reconcile_strategy st = r->a->cfg->reconcile_strategy;
     int use_list = st == RECONCILE_LIST || (st == RECONCILE_AUTO && !r->list_denied);
     if (use_list) {
-        enum ratelimit_class cls =
-            strcmp(p->trigger, "timer") ? RATELIMIT_INTERACTIVE : RATELIMIT_BACKGROUND;
-        for (size_t i = 0; i < p->nchans; i++) {
-            int first = 1;
-            for (size_t k = 0; k < i; k++)
-                if (!strcmp(p->chans[k].region, p->chans[i].region)) {
-                    first = 0;
-                    break;
-                }
-            if (!first)
-                continue;
+        for (size_t k = 0; k < p->nregions; k++) {
             struct region_job *rj = calloc(1, sizeof(*rj));
-            if (!rj)
+            if (!rj) {
+                for (size_t i = 0; i < p->nchans; i++)
+                    if (p->chans[i].region == (int)k)
+                        snprintf(p->chans[i].error, sizeof(p->chans[i].error), "out of memory");
                 continue;
+            }
             rj->p = p;
-            snprintf(rj->region, sizeof(rj->region), "%s", p->chans[i].region);
+            rj->region = (int)k;
             p->outstanding++;
-            if (ivs_list_all(r->a->ivs, rj->region, cls, listed, rj) < 0) {
+            if (ivs_list_all(r->a->ivs, p->regions[k], p->cls, listed, rj) < 0) {
                 p->outstanding--;
                 free(rj);
+                for (size_t i = 0; i < p->nchans; i++)
+                    if (p->chans[i].region == (int)k)
+                        snprintf(p->chans[i].error, sizeof(p->chans[i].error),
+                                 "IVS call could not start");
             }
         }
     } else {
         for (size_t i = 0; i < p->nchans; i++)
-            start_get(p, i);
+            queue_get(p, i);
     }
     observed_one(p);
 }
@@ -504,7 +594,7 @@ static struct pass *pass_start(struct reconcile *r, const char *trigger)
         return NULL;
     p->r = r;
     p->trigger = trigger;
-    p->all_active = 1;
+    p->cls = strcmp(trigger, "timer") ? RATELIMIT_INTERACTIVE : RATELIMIT_BACKGROUND;
     p->t0 = now_mono();
     const char *v[] = {"true"};
     if (db_exec(r->a->db, "active_shows", 1, v, shows_loaded, p) < 0) {
@@ -764,6 +854,8 @@ static void check_applied(PGresult *res, const char *err, void *arg)
     if (!db_ok(res))
         LOG_WARN(NULL, "targeted check of %s not stored: %s", j->arn,
                  res ? PQresultErrorMessage(res) : err);
+    else
+        observe_confirmed(j->a, j->arn);
     json_object_put(j->obs);
     free(j);
 }
@@ -778,7 +870,6 @@ static void check_got(const struct ivs_get_result *res, void *arg)
         free(j);
         return;
     }
-    observe_confirmed(j->a, j->arn);
     j->obs = json_object_new_array();
     json_object_array_add(j->obs, observe_json(j->arn, res->outcome == IVS_OK, res->stream,
                                                res->sent_at_us ? res->sent_at_us : now_real_us()));
@@ -810,8 +901,8 @@ static void once_done(const struct reconcile_result *res, void *arg)
         fprintf(stderr, "reconcile: %s\n", res->err);
         r->once_rc = 1;
     } else {
-        printf("%s\n", json_object_to_json_string_ext(res->obj, JSON_C_TO_STRING_PRETTY |
-                                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
+        printf("%s\n", json_object_to_json_string_ext(
+                           res->obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         r->once_rc = res->errors ? 1 : 0;
     }
     r->once_done = 1;

@@ -22,8 +22,24 @@
 #include "reconcile.h"
 #include "routes.h"
 
+/*
+ * The joiners of one GetStream flight (ivs.c's single flight) all get the same
+ * observation: it is applied once, and every request waiting on it gets its
+ * show's row from that one statement (the same previousStatus / changed).
+ */
+struct apply_group {
+    struct sync *sy;
+    char channel[256];
+    int64_t sent_at_us;
+    int live;
+    struct json_object *obs;
+    struct single *waiters;
+    struct apply_group *prev, *next;
+};
+
 struct sync {
     struct app *a;
+    struct apply_group *groups; /* applies in flight */
 };
 
 struct single {
@@ -35,8 +51,15 @@ struct single {
     int has_prev;
     long long viewers;
     int has_viewers;
-    struct json_object *obs;
+    struct single *next; /* in an apply_group */
 };
+
+static int64_t now_real_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 int sync_prepare(struct db *db)
 {
@@ -67,8 +90,34 @@ struct sync *sync_new(struct app *a)
     return s;
 }
 
+static void single_free(struct single *s);
+
+static void group_unlink_free(struct apply_group *g)
+{
+    struct sync *sy = g->sy;
+    if (g->prev)
+        g->prev->next = g->next;
+    else if (sy->groups == g)
+        sy->groups = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+    if (g->obs)
+        json_object_put(g->obs);
+    while (g->waiters) {
+        struct single *w = g->waiters;
+        g->waiters = w->next;
+        single_free(w);
+    }
+    free(g);
+}
+
 void sync_free(struct sync *s)
 {
+    if (!s)
+        return;
+    /* the pool is freed first and answers its callbacks: normally none is left */
+    while (s->groups)
+        group_unlink_free(s->groups);
     free(s);
 }
 
@@ -163,48 +212,100 @@ static void reply_results(struct http_ctx *ctx, struct json_object *result, int 
 static void single_free(struct single *s)
 {
     free(s->prev);
-    if (s->obs)
-        json_object_put(s->obs);
     free(s);
 }
 
 static void single_answer_db(struct single *s, const char *error)
 {
     struct json_object *r =
-        observe_result_json(s->id, s->has_prev ? s->prev : NULL,
-                            s->has_prev ? s->prev : "offline", 0, s->has_viewers, s->viewers, error);
+        observe_result_json(s->id, s->has_prev ? s->prev : NULL, s->has_prev ? s->prev : "offline",
+                            0, s->has_viewers, s->viewers, error);
     reply_results(s->ctx, r, 1);
     json_object_put(r);
 }
 
-static void single_applied(PGresult *res, const char *err, void *arg)
+/* Answer one request of a group from the rows of its apply (res is OK). */
+static void single_answer_rows(struct single *s, PGresult *res)
 {
-    struct single *s = arg;
-    if (!db_ok(res)) {
-        LOG_WARN(http_ctx_request_id(s->ctx), "sync: observation not stored: %s",
-                 res ? PQresultErrorMessage(res) : err);
-        count(s->a, "single", "unavailable");
-        route_unavailable(s->ctx, "database unavailable", 1);
-        single_free(s);
-        return;
-    }
     for (int i = 0; i < PQntuples(res); i++) {
         if (strcmp(PQgetvalue(res, i, 1), s->id))
             continue;
         int has_v = !PQgetisnull(res, i, 5);
-        struct json_object *r = observe_result_json(
-            s->id, PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-            !strcmp(PQgetvalue(res, i, 4), "t"), has_v, has_v ? atoll(PQgetvalue(res, i, 5)) : 0,
-            NULL);
+        struct json_object *r =
+            observe_result_json(s->id, PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2),
+                                PQgetvalue(res, i, 3), !strcmp(PQgetvalue(res, i, 4), "t"), has_v,
+                                has_v ? atoll(PQgetvalue(res, i, 5)) : 0, NULL);
         count(s->a, "single", "synced");
         reply_results(s->ctx, r, 1);
         json_object_put(r);
-        single_free(s);
         return;
     }
     /* the show is not active (e.g. ended): nothing to change, answer what it holds */
     count(s->a, "single", "synced");
     single_answer_db(s, NULL);
+}
+
+static void group_applied(PGresult *res, const char *err, void *arg)
+{
+    struct apply_group *g = arg;
+    struct app *a = g->sy->a;
+    int ok = db_ok(res);
+    if (ok)
+        observe_confirmed(a, g->channel); /* only once stored: fresh answers read the row */
+    else
+        LOG_WARN(g->waiters ? http_ctx_request_id(g->waiters->ctx) : NULL,
+                 "sync: observation not stored: %s", res ? PQresultErrorMessage(res) : err);
+    for (struct single *s = g->waiters; s; s = s->next) {
+        if (ok) {
+            single_answer_rows(s, res);
+        } else {
+            count(a, "single", "unavailable");
+            route_unavailable(s->ctx, "database unavailable", 1);
+        }
+    }
+    group_unlink_free(g);
+}
+
+/* Join the apply of this observation if one is under way, else start it. */
+static void single_apply(struct single *s, const struct ivs_get_result *res)
+{
+    struct app *a = s->a;
+    struct sync *sy = a->sync;
+    int live = res->outcome == IVS_OK;
+    for (struct apply_group *g = sy->groups; g; g = g->next) {
+        if (g->sent_at_us == res->sent_at_us && g->live == live &&
+            !strcmp(g->channel, s->channel)) {
+            s->next = g->waiters;
+            g->waiters = s;
+            return;
+        }
+    }
+    struct apply_group *g = calloc(1, sizeof(*g));
+    if (!g)
+        goto fail;
+    g->sy = sy;
+    snprintf(g->channel, sizeof(g->channel), "%s", s->channel);
+    g->sent_at_us = res->sent_at_us;
+    g->live = live;
+    g->obs = json_object_new_array();
+    if (!g->obs)
+        goto fail;
+    json_object_array_add(g->obs, observe_json(s->channel, live, res->stream,
+                                               res->sent_at_us ? res->sent_at_us : now_real_us()));
+    if (observe_apply(a, g->obs, group_applied, g) < 0)
+        goto fail;
+    g->waiters = s;
+    g->next = sy->groups;
+    if (sy->groups)
+        sy->groups->prev = g;
+    sy->groups = g;
+    return;
+fail:
+    if (g && g->obs)
+        json_object_put(g->obs);
+    free(g);
+    count(a, "single", "unavailable");
+    route_unavailable(s->ctx, "database unavailable", 1);
     single_free(s);
 }
 
@@ -234,15 +335,7 @@ static void single_got(const struct ivs_get_result *res, void *arg)
         single_free(s);
         return;
     }
-    observe_confirmed(a, s->channel);
-    s->obs = json_object_new_array();
-    json_object_array_add(s->obs, observe_json(s->channel, res->outcome == IVS_OK, res->stream,
-                                               res->sent_at_us));
-    if (observe_apply(a, s->obs, single_applied, s) < 0) {
-        count(a, "single", "unavailable");
-        route_unavailable(s->ctx, "database unavailable", 1);
-        single_free(s);
-    }
+    single_apply(s, res);
 }
 
 static void single_loaded(PGresult *res, const char *err, void *arg)
@@ -285,8 +378,13 @@ static void single_loaded(PGresult *res, const char *err, void *arg)
         single_free(s);
         return;
     }
-    if (!a->ivs || ivs_get_stream(a->ivs, s->channel, RATELIMIT_INTERACTIVE, single_got, s) < 0) {
+    if (!a->ivs) { /* (creds_usable() checked it before the lookup) */
+        count(a, "single", "no_credentials");
         http_reply_error(s->ctx, 500, "AWS credentials not configured");
+        single_free(s);
+    } else if (ivs_get_stream(a->ivs, s->channel, RATELIMIT_INTERACTIVE, single_got, s) < 0) {
+        count(a, "single", "unavailable");
+        route_unavailable(s->ctx, "out of memory", 1);
         single_free(s);
     }
 }
@@ -362,7 +460,8 @@ static void sync_route(struct http_ctx *ctx, void *arg)
             return;
         }
         struct json_object *sid;
-        if (json_object_object_get_ex(req, "showId", &sid) && !json_object_is_type(sid, json_type_null)) {
+        if (json_object_object_get_ex(req, "showId", &sid) &&
+            !json_object_is_type(sid, json_type_null)) {
             if (!json_object_is_type(sid, json_type_string) ||
                 !uuid_ok(json_object_get_string(sid))) {
                 json_object_put(req);

@@ -213,9 +213,12 @@ LANGUAGE plpgsql AS $$
 DECLARE
     o record;
 BEGIN
+    -- channels in "C" order: the per-channel locks of every multi-channel
+    -- statement (passes, batched events) are taken in one order: no deadlock
     FOR o IN SELECT * FROM jsonb_to_recordset(p_obs)
              AS x(channel text, live boolean, stream_id text, start_time timestamptz,
                   viewers integer, health text, t timestamptz)
+             ORDER BY x.channel COLLATE "C"
     LOOP
         RETURN QUERY SELECT o.channel, a.* FROM ivs_sync._apply(
             o.channel, CASE WHEN o.live THEN 'live' ELSE 'offline' END, o.stream_id, o.t,
