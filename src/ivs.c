@@ -473,6 +473,7 @@ struct call {
     struct aws_creds_waiter *cw;
     struct event *ev; /* backoff and deferred finish */
     int64_t sent_at_us;
+    int64_t deadline_us; /* interactive: CLOCK_MONOTONIC µs by which it must be answered */
 
     /* GET: joiners; LIST: one callback */
     struct joiner *joiners, *joiners_tail;
@@ -527,6 +528,13 @@ static int64_t now_real_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t now_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
@@ -710,7 +718,16 @@ static void rl_cb(int ok, const char *err, void *arg)
 static void acquire(struct call *c)
 {
     struct ivs *ivs = c->ivs;
-    int64_t wait = c->cls == RATELIMIT_INTERACTIVE ? ivs->interactive_wait_us : 0;
+    /* SYNC_MAX_WAIT bounds the whole interactive call, retries included */
+    int64_t wait = 0;
+    if (c->cls == RATELIMIT_INTERACTIVE) {
+        wait = c->deadline_us - now_mono_us();
+        if (wait <= 0) {
+            c->retry_after = ratelimit_retry_after(ivs->rl, c->cls);
+            finish_later(c, IVS_ERR_BUSY, "IVS rate limit: waited too long (SYNC_MAX_WAIT)");
+            return;
+        }
+    }
     c->phase = PH_WAIT_RL;
     if (ratelimit_acquire(ivs->rl, c->cls, wait, rl_cb, c, &c->rlw) != 0) {
         if (ivs->m)
@@ -878,6 +895,17 @@ static void http_done(const struct http_response *resp, void *arg)
         if (cost > 0) {
             c->last_cost = cost;
             int64_t d = ivs_backoff_us(c->attempts, rng_next(ivs));
+            if (c->cls == RATELIMIT_INTERACTIVE && now_mono_us() + d >= c->deadline_us) {
+                /* the retry would land past SYNC_MAX_WAIT: the caller answers 503 */
+                ivs_quota_release(&ivs->quota, cost);
+                c->retry_after = (double)d / 1e6 < 1 ? 1 : (double)d / 1e6;
+                c->outcome = IVS_ERR_BUSY;
+                snprintf(c->error, sizeof(c->error), "IVS %s: retry would exceed SYNC_MAX_WAIT",
+                         e.code);
+                c->phase = PH_FINISH;
+                deliver(c);
+                return;
+            }
             if (ivs->m) {
                 snprintf(labels, sizeof(labels), "operation=\"%s\"", op);
                 metrics_inc(ivs->m, M_RETRIES, labels);
@@ -915,6 +943,7 @@ static struct call *call_new(struct ivs *ivs, enum op op, enum ratelimit_class c
     c->ivs = ivs;
     c->op = op;
     c->cls = cls;
+    c->deadline_us = now_mono_us() + ivs->interactive_wait_us;
     c->ev = evtimer_new(ivs->base, ev_cb, c);
     if (!c->ev) {
         free(c);
@@ -972,6 +1001,7 @@ int ivs_get_stream(struct ivs *ivs, const char *channel_arn, enum ratelimit_clas
         /* An interactive caller does not queue behind background work. */
         if (cls == RATELIMIT_INTERACTIVE && c->cls == RATELIMIT_BACKGROUND) {
             c->cls = RATELIMIT_INTERACTIVE;
+            c->deadline_us = now_mono_us() + ivs->interactive_wait_us;
             if (c->phase == PH_WAIT_RL && c->rlw) {
                 ratelimit_cancel(ivs->rl, c->rlw);
                 c->rlw = NULL;

@@ -235,3 +235,17 @@ def test_rate_limit_flood_503_bounded_wait_and_memory(pg, db, fake, daemon_facto
     # and it still answers normally once the flood is over
     time.sleep(1.1)
     assert sync(d, {"showId": ids[0]})[0] == 200
+
+
+def test_max_wait_bounds_retries_too(pg, db, fake, daemon_factory):
+    """SYNC_MAX_WAIT bounds the whole call: a throttling IVS is not retried past it."""
+    ch = channel_arn(990)
+    sid = add_show(pg, db, ch)
+    fake.configure(script=[{"op": "GetStream", "status": 429, "delay_ms": 300}] * 20)
+    d = daemon_factory(aws_env(pg, db, fake, SYNC_FRESHNESS="0", SYNC_MAX_WAIT="1",
+                               AWS_MAX_ATTEMPTS="10"))
+    t0 = time.monotonic()
+    st, h, body = d.request("POST", SYNC, json.dumps({"showId": sid}), AUTH)
+    dt = time.monotonic() - t0
+    assert st == 503 and int(h["retry-after"]) >= 1, body
+    assert dt < 2.5, dt
