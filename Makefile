@@ -109,4 +109,32 @@ $(BUILD)/ingest_load: tests/bench/ingest_load.c
 	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
 bench-ingest: $(BIN) $(BUILD)/ingest_load
+	@$(PYTHON) tests/bench/ingest_batch_check.py --bin $(abspath $(BIN)) --seeds 8
 	@$(PYTHON) tests/bench/ingest.py --bin $(abspath $(BIN)) --load $(abspath $(BUILD)/ingest_load) $(BENCH_ARGS)
+
+# Issue 7: long fault runs, a bounded soak, and a representative subset under valgrind.
+SOAK_SECONDS ?= 600
+VALGRIND_TESTS ?= \
+  tests/integration/test_events.py::test_start_then_end_over_sns \
+  tests/integration/test_events.py::test_sns_rejections \
+  tests/integration/test_events.py::test_eventbridge_validation \
+  tests/integration/test_events.py::test_concurrent_duplicates_apply_once \
+  tests/integration/test_hostile.py::test_malformed_http \
+  tests/integration/test_hostile.py::test_oversized_headers_and_bodies \
+  tests/integration/test_hostile.py::test_jwt_brute_force \
+  tests/integration/test_faults.py::test_pg_slow_bounded_queue_503_then_recovery \
+  tests/integration/test_faults.py::test_cert_host_unreachable_is_503_then_redelivery_applies \
+  tests/integration/test_faults.py::test_ivs_faults_reconcile_once \
+  tests/integration/test_faults.py::test_sigterm_during_load
+
+test-faults: $(BIN)
+	@IVS_SYNCD_BIN=$(abspath $(BIN)) IVS_TESTDATA="$(TESTDATA)" \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider -s tests/faults $(PYTEST_ARGS)
+
+soak: $(BIN)
+	@IVS_SYNCD_BIN=$(abspath $(BIN)) $(PYTHON) tests/faults/soak.py $(SOAK_SECONDS)
+
+valgrind: $(BIN)
+	@IVS_SYNCD_BIN=$(abspath tests/faults/valgrind-wrap.sh) IVS_SYNCD_REAL_BIN=$(abspath $(BIN)) \
+	  IVS_VALGRIND=1 IVS_TESTDATA="$(TESTDATA)" \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider $(VALGRIND_TESTS) $(PYTEST_ARGS)

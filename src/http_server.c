@@ -36,6 +36,7 @@ struct http_server {
     struct route *routes;
     int port;
     int inflight;
+    int sending; /* answers handed to evhttp and not yet written out (or the client gone) */
 };
 
 struct http_ctx {
@@ -112,6 +113,24 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
     struct http_ctx *c = arg;
     c->req = NULL;
     c->evcon = NULL;
+}
+
+/* An answer stays "in flight" until evhttp has written it: the drain must not exit with
+ * answers still in output buffers (the client would get no answer for a stored event). */
+static void on_sent_close(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    struct http_server *s = arg;
+    s->sending--;
+}
+
+static void on_sent(struct evhttp_request *req, void *arg)
+{
+    struct http_server *s = arg;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    s->sending--;
 }
 
 static void ctx_free(struct http_ctx *c)
@@ -329,7 +348,7 @@ void http_server_close_listeners(struct http_server *s)
 
 int http_server_inflight(const struct http_server *s)
 {
-    return s->inflight;
+    return s->inflight + s->sending;
 }
 
 enum http_method http_ctx_method(const struct http_ctx *c)
@@ -415,8 +434,12 @@ void http_reply(struct http_ctx *c, int status, const char *content_type, const 
         struct evbuffer *out = evbuffer_new();
         if (out && len && c->method != HTTP_HEAD)
             evbuffer_add(out, body, len);
-        if (c->evcon)
-            evhttp_connection_set_closecb(c->evcon, NULL, NULL);
+        if (c->evcon) {
+            /* exactly one of on_sent / on_sent_close runs for this answer */
+            evhttp_connection_set_closecb(c->evcon, on_sent_close, s);
+            evhttp_request_set_on_complete_cb(c->req, on_sent, s);
+            s->sending++;
+        }
         evhttp_send_reply(c->req, status, NULL, out);
         if (out)
             evbuffer_free(out);
