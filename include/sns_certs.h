@@ -10,7 +10,9 @@
  * fetches of one URL share one request. A fetched certificate is cached and
  * written to cert_dir when it is writable (temp file + rename, mode 0644).
  * A URL whose fetch failed non-transiently (bad body, bad subject, HTTP 4xx)
- * is not fetched again for SNS_CERTS_NEGATIVE_TTL seconds.
+ * is not fetched again for SNS_CERTS_NEGATIVE_TTL seconds; one whose fetch
+ * failed transiently (network, 5xx) not for SNS_CERTS_TRANSIENT_TTL (callers
+ * answer 503 meanwhile), so a flood costs one fetch per second at most.
  *
  * Ownership: sns_certs_new() copies cert_dir; hc and m are borrowed and must
  * outlive the cache. X509 pointers handed out (by lookup or to a callback)
@@ -37,6 +39,7 @@ struct sns_certs;
 
 #define SNS_CERTS_DEFAULT_ENTRIES 64
 #define SNS_CERTS_NEGATIVE_TTL    60   /* seconds */
+#define SNS_CERTS_TRANSIENT_TTL   1    /* seconds before a URL whose host failed is fetched again */
 #define SNS_CERTS_MAX_FETCHES     16   /* distinct URLs in flight */
 #define SNS_CERTS_FETCH_TIMEOUT   5000 /* ms, whole transfer */
 

@@ -2,6 +2,7 @@
 #include "http_server.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
@@ -27,6 +28,25 @@ struct route {
     struct route *next;
 };
 
+/*
+ * READ_TIMEOUT bounds the time a connection takes to deliver a whole request,
+ * not only the gap between two bytes (which is all libevent 2.1's timeout
+ * does, so a client trickling bytes would hold a connection for ever). Each
+ * connection's bufferevent is made here (evhttp_set_bevcb) and referenced by
+ * a guard holding its deadline: READ_TIMEOUT after the connection was
+ * accepted or its last answer was sent; none while a request is handled. A
+ * sweep every 250 ms cuts connections past their deadline (a timeout event,
+ * on which evhttp closes them) and drops the guards of closed connections
+ * (evhttp clears the callbacks of a bufferevent it frees).
+ */
+#define GUARD_BUCKETS 1024
+
+struct guard {
+    struct bufferevent *bev; /* one reference is ours */
+    double deadline;         /* CLOCK_MONOTONIC; 0 while a request is handled */
+    struct guard *next;
+};
+
 struct http_server {
     struct event_base *base;
     const struct config *cfg;
@@ -37,6 +57,8 @@ struct http_server {
     int port;
     int inflight;
     int sending; /* answers handed to evhttp and not yet written out (or the client gone) */
+    struct guard *guards[GUARD_BUCKETS];
+    struct event *sweep;
 };
 
 struct http_ctx {
@@ -133,6 +155,76 @@ static void on_sent(struct evhttp_request *req, void *arg)
     s->sending--;
 }
 
+static size_t guard_slot(const struct bufferevent *bev)
+{
+    uintptr_t p = (uintptr_t)bev;
+    return (size_t)((p >> 4) ^ (p >> 14)) % GUARD_BUCKETS;
+}
+
+static struct guard *guard_of(struct http_server *s, struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    if (!bev)
+        return NULL;
+    for (struct guard *g = s->guards[guard_slot(bev)]; g; g = g->next)
+        if (g->bev == bev)
+            return g;
+    return NULL;
+}
+
+static int guard_gone(const struct guard *g)
+{
+    bufferevent_data_cb r = NULL, w = NULL;
+    bufferevent_event_cb e = NULL;
+    bufferevent_getcb(g->bev, &r, &w, &e, NULL);
+    return !r && !w && !e;
+}
+
+static void guard_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http_server *s = arg;
+    double now = now_mono();
+    for (size_t i = 0; i < GUARD_BUCKETS; i++) {
+        struct guard **pp = &s->guards[i];
+        while (*pp) {
+            struct guard *g = *pp;
+            if (guard_gone(g)) {
+                *pp = g->next;
+                bufferevent_decref(g->bev);
+                free(g);
+                continue;
+            }
+            if (g->deadline > 0 && now > g->deadline) {
+                g->deadline = 0;
+                metrics_inc(s->m, "ivs_syncd_http_read_timeouts_total", NULL);
+                bufferevent_trigger_event(g->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+            }
+            pp = &g->next;
+        }
+    }
+}
+
+static struct bufferevent *guard_new(struct event_base *base, void *arg)
+{
+    struct http_server *s = arg;
+    struct guard *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!g->bev) {
+        free(g);
+        return NULL;
+    }
+    bufferevent_incref(g->bev);
+    g->deadline = now_mono() + s->cfg->read_timeout;
+    size_t slot = guard_slot(g->bev);
+    g->next = s->guards[slot];
+    s->guards[slot] = g;
+    return g->bev;
+}
+
 static void ctx_free(struct http_ctx *c)
 {
     evhttp_clear_headers(&c->out_headers);
@@ -163,6 +255,9 @@ static void dispatch(struct evhttp_request *req, void *arg)
     c->evcon = evhttp_request_get_connection(req);
     if (c->evcon)
         evhttp_connection_set_closecb(c->evcon, on_close, c);
+    struct guard *g = guard_of(s, c->evcon);
+    if (g)
+        g->deadline = 0; /* the request is in: no deadline while it is handled */
 
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -271,6 +366,15 @@ struct http_server *http_server_new(struct event_base *base, const struct config
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
     evhttp_set_default_content_type(s->http, "application/json");
     evhttp_set_gencb(s->http, dispatch, s);
+    evhttp_set_bevcb(s->http, guard_new, s);
+    s->sweep = event_new(base, -1, EV_PERSIST, guard_sweep, s);
+    struct timeval sweep_tv = {0, 250000};
+    if (!s->sweep || event_add(s->sweep, &sweep_tv) < 0) {
+        http_server_free(s);
+        return NULL;
+    }
+    metrics_declare(m, "ivs_syncd_http_read_timeouts_total", METRIC_COUNTER,
+                    "connections cut for taking longer than READ_TIMEOUT to send a request");
     metrics_declare(m, "ivs_syncd_http_requests_total", METRIC_COUNTER,
                     "HTTP requests by route and status");
     metrics_declare(m, "ivs_syncd_http_request_seconds", METRIC_HISTOGRAM,
@@ -284,6 +388,15 @@ void http_server_free(struct http_server *s)
         return;
     if (s->http)
         evhttp_free(s->http);
+    if (s->sweep)
+        event_free(s->sweep);
+    for (size_t i = 0; i < GUARD_BUCKETS; i++)
+        while (s->guards[i]) {
+            struct guard *g = s->guards[i];
+            s->guards[i] = g->next;
+            bufferevent_decref(g->bev);
+            free(g);
+        }
     while (s->routes) {
         struct route *r = s->routes;
         s->routes = r->next;
@@ -348,7 +461,14 @@ void http_server_close_listeners(struct http_server *s)
 
 int http_server_inflight(const struct http_server *s)
 {
-    return s->inflight + s->sending;
+    /* answers written by evhttp may still sit in a connection's socket buffer */
+    int unsent = 0;
+    if (s->inflight + s->sending == 0)
+        for (size_t i = 0; i < GUARD_BUCKETS; i++)
+            for (struct guard *g = s->guards[i]; g; g = g->next)
+                if (!guard_gone(g) && evbuffer_get_length(bufferevent_get_output(g->bev)))
+                    unsent++;
+    return s->inflight + s->sending + unsent;
 }
 
 enum http_method http_ctx_method(const struct http_ctx *c)
@@ -434,6 +554,9 @@ void http_reply(struct http_ctx *c, int status, const char *content_type, const 
         struct evbuffer *out = evbuffer_new();
         if (out && len && c->method != HTTP_HEAD)
             evbuffer_add(out, body, len);
+        struct guard *g = guard_of(s, c->evcon);
+        if (g) /* the next request must be in within READ_TIMEOUT */
+            g->deadline = now_mono() + s->cfg->read_timeout;
         if (c->evcon) {
             /* exactly one of on_sent / on_sent_close runs for this answer */
             evhttp_connection_set_closecb(c->evcon, on_sent_close, s);

@@ -27,7 +27,8 @@ struct sns_certs_entry {
 struct sns_certs_neg {
     char *url;
     char *err;
-    double until; /* monotonic seconds */
+    double until;  /* monotonic seconds */
+    int transient; /* the host failed: retry soon, but not at every request */
 };
 
 struct sns_certs_waiter {
@@ -328,7 +329,7 @@ static struct sns_certs_neg *sns_certs_neg_find(struct sns_certs *c, const char 
     return NULL;
 }
 
-static void sns_certs_neg_add(struct sns_certs *c, const char *url, const char *why)
+static void sns_certs_neg_add(struct sns_certs *c, const char *url, const char *why, int transient)
 {
     struct sns_certs_neg *n = NULL;
     double now = sns_certs_now();
@@ -355,7 +356,8 @@ static void sns_certs_neg_add(struct sns_certs *c, const char *url, const char *
     }
     n->url = u;
     n->err = e;
-    n->until = now + SNS_CERTS_NEGATIVE_TTL;
+    n->until = now + (transient ? SNS_CERTS_TRANSIENT_TTL : SNS_CERTS_NEGATIVE_TTL);
+    n->transient = transient;
     return;
 fail:
     free(u);
@@ -453,9 +455,10 @@ static void sns_certs_done(const struct http_response *resp, void *arg)
         sns_certs_count(c, SNS_CERTS_FETCH_METRIC, "ok");
     } else if (transient) {
         sns_certs_count(c, SNS_CERTS_FETCH_METRIC, "transient");
+        sns_certs_neg_add(c, f->url, err, 1);
     } else {
         sns_certs_count(c, SNS_CERTS_FETCH_METRIC, "invalid");
-        sns_certs_neg_add(c, f->url, err);
+        sns_certs_neg_add(c, f->url, err, 0);
     }
     /* deliver; waiters may cancel others or start new fetches meanwhile */
     f->delivering = 1;
@@ -490,7 +493,7 @@ int sns_certs_fetch(struct sns_certs *c, const char *url, sns_certs_cb cb, void 
     if (n) {
         sns_certs_count(c, SNS_CERTS_FETCH_METRIC, "negative");
         sns_certs_err(err, errlen, "%s (failed recently, not retried yet)", n->err);
-        return -1;
+        return n->transient ? -2 : -1;
     }
     w = calloc(1, sizeof(*w));
     if (!w) {

@@ -123,12 +123,7 @@ def test_many_idle_connections(pg, db, signer, daemon_factory):
     alive(d)
 
 
-SLOWLORIS_OPEN = ("libevent 2.1 evhttp applies READ_TIMEOUT as an idle timeout per read "
-                  "(reset by every byte), not as a deadline for the whole request: see the "
-                  "issue 7 report")
 
-
-@pytest.mark.xfail(reason=SLOWLORIS_OPEN, strict=True)
 def test_slowloris_cut_after_read_timeout(pg, db, signer, daemon_factory):
     """Headers trickled a byte at a time: READ_TIMEOUT bounds the whole request, not
     the gap between two bytes (an idle timeout would let this run for hours)."""
@@ -169,7 +164,6 @@ def test_slowloris_cut_after_read_timeout(pg, db, signer, daemon_factory):
     alive(d)
 
 
-@pytest.mark.xfail(reason=SLOWLORIS_OPEN, strict=True)
 def test_slow_body_cut_after_read_timeout(pg, db, signer, daemon_factory):
     d = daemon_factory(base_env(pg, db, signer, READ_TIMEOUT="2"))
     s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
@@ -413,9 +407,6 @@ def test_no_certificate_fetch_storm(pg, db, signer, daemon_factory, tmp_path, mo
         srv.close()
 
 
-@pytest.mark.xfail(reason="sns_certs retries a transiently failed fetch at once (no back-off): "
-                   "one outgoing fetch per request while the certificate host fails",
-                   strict=True)
 def test_certificate_host_failing_is_not_a_storm(pg, db, signer, daemon_factory, tmp_path):
     """The certificate host answering 503: every message waits for it (503, SNS retries),
     and a flood does not turn into one outgoing fetch per request."""

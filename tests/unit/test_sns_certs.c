@@ -376,11 +376,13 @@ TEST(fetch_through_http_client)
         CHECK(sns_certs_fetch(c, url, on_cert, &r, err, sizeof(err)) == -1);
     }
 
-    /* 503: transient, retried next time */
+    /* 503: transient; refused transiently (no new fetch) for a second, then retried */
     struct result r4 = {0};
     CHECK(sns_certs_fetch(c, URL_OF("50350350"), on_cert, &r4, err, sizeof(err)) == 0);
     run_until(&s, c);
     CHECK(r4.called == 1 && !r4.got_cert && r4.transient == 1);
+    CHECK(sns_certs_fetch(c, URL_OF("50350350"), on_cert, &r4, err, sizeof(err)) == -2);
+    usleep((SNS_CERTS_TRANSIENT_TTL * 1000 + 100) * 1000);
     CHECK(sns_certs_fetch(c, URL_OF("50350350"), on_cert, &r4, err, sizeof(err)) == 0);
     run_until(&s, c);
     CHECK(r4.called == 2 && r4.transient == 1);
