@@ -1,10 +1,32 @@
-/* ingest: a verified event -> ivs_sync.ingest_event() -> the answer. */
+/*
+ * ingest: a verified event -> ivs_sync.ingest_event() -> the answer.
+ *
+ * Group commit: an event is not sent to the database at once but queued; the
+ * queue is flushed at the end of the event-loop turn (so the events read in
+ * one turn go together) and whenever one of our statements finishes, with at
+ * most one statement per pool connection in flight. A flush sends one event
+ * alone as ivs_sync.ingest_event(...) (the simple path, all that runs when
+ * the load is light), or up to INGEST_BATCH_MAX events as one
+ * ivs_sync.ingest_events(jsonb) (infra/sql/003_batch.sql): one statement, one
+ * transaction, one outcome per event in input order, each event deduplicated
+ * and applied in order exactly as ingest_event does. Every request is
+ * answered from its own row, only after the statement (so the transaction)
+ * completed. A batch that fails with an SQL error is retried event by event
+ * (one bad event must not fail the others); a batch that failed because the
+ * database went away answers 503 to each of its requests (SNS redelivers,
+ * dedup makes that safe).
+ *
+ * State: one queue per process (a serving process has one app), reached only
+ * from the event loop.
+ */
 #include "ingest.h"
 
+#include <event2/event.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "app.h"
 #include "config.h"
@@ -15,18 +37,43 @@
 #include "metrics.h"
 #include "routes.h"
 
+#define INGEST_BATCH_MAX   64
+#define INGEST_QUEUE_WAIT  5.0 /* seconds an event may wait for a connection */
+#define INGEST_CHECK_EVERY 1   /* seconds between checks of waiting events */
+
 struct job {
+    struct job *next;
     struct app *a;
     struct http_ctx *ctx;
-    char channel[ARN_MAX_LEN + 1];
+    double queued;
+    int solo; /* retry of a failed batch: send alone */
     char via[16];
+    char *mid; /* SNS MessageId or NULL */
+    struct ivs_event ev;
 };
+
+struct batch {
+    struct app *a;
+    int n;
+    struct job *jobs[INGEST_BATCH_MAX];
+};
+
+static struct {
+    struct app *a;
+    struct job *head, *tail;
+    int pending;
+    int inflight; /* our statements running or queued in the pool */
+    int flush_scheduled, check_scheduled;
+} g;
 
 int ingest_prepare(struct db *db)
 {
-    return db_prepare(db, "ingest_event",
-                      "SELECT ivs_sync.ingest_event($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                      "$10::timestamptz, $11, $12::integer)");
+    if (db_prepare(db, "ingest_event",
+                   "SELECT ivs_sync.ingest_event($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                   "$10::timestamptz, $11, $12::integer)") < 0)
+        return -1;
+    return db_prepare(db, "ingest_events",
+                      "SELECT ord, outcome FROM ivs_sync.ingest_events($1::jsonb, $2::integer)");
 }
 
 static const char *kind_sql(enum event_kind k)
@@ -43,6 +90,13 @@ static const char *kind_sql(enum event_kind k)
     default:
         return "other";
     }
+}
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void count(struct app *a, const char *via, const char *outcome)
@@ -63,43 +117,363 @@ static void reject(struct app *a, struct http_ctx *ctx, const char *via, int sta
     http_reply_error(ctx, status, msg);
 }
 
-static void answer(struct http_ctx *ctx, const char *outcome)
+static int plain_word(const char *s)
 {
-    char f[64];
-    snprintf(f, sizeof(f), "\"outcome\":\"%s\"", outcome);
-    http_ctx_log_field(ctx, f);
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "outcome", json_object_new_string(outcome));
-    http_reply_json(ctx, 200, o);
-    json_object_put(o);
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || *s == '_'))
+            return 0;
+    return 1;
 }
 
-static void done(PGresult *res, const char *err, void *arg)
+static void answer(struct http_ctx *ctx, const char *outcome)
 {
-    struct job *j = arg;
-    struct app *a = j->a;
-    if (!db_ok(res) || PQntuples(res) != 1) {
-        const char *why = res ? PQresultErrorMessage(res) : err;
-        LOG_WARN(http_ctx_request_id(j->ctx), "event not stored: %s", why ? why : "unknown");
-        count(a, j->via, "unavailable");
-        route_unavailable(j->ctx, "event not stored: database unavailable", 1);
-        free(j);
+    char f[64], body[64];
+    if (!plain_word(outcome) || strlen(outcome) > 32)
+        outcome = "unknown";
+    snprintf(f, sizeof(f), "\"outcome\":\"%s\"", outcome);
+    http_ctx_log_field(ctx, f);
+    int n = snprintf(body, sizeof(body), "{%s}", f);
+    http_reply(ctx, 200, "application/json", body, (size_t)n);
+}
+
+/* ------------------------------------------------------------ JSON text */
+
+struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+};
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+/* s as a JSON string (quoted; "null" for NULL). s is valid UTF-8. */
+static void sb_json(struct sbuf *b, const char *s)
+{
+    if (!s) {
+        sb_add(b, "null", 4);
         return;
     }
-    const char *outcome = PQgetvalue(res, 0, 0);
+    sb_add(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        sb_add(b, run, (size_t)(s - run));
+        char e[8];
+        int n = c == '"' || c == '\\' ? snprintf(e, sizeof(e), "\\%c", c)
+                                      : snprintf(e, sizeof(e), "\\u%04x", c);
+        sb_add(b, e, (size_t)n);
+        run = s + 1;
+    }
+    sb_add(b, run, (size_t)(s - run));
+    sb_add(b, "\"", 1);
+}
+
+static void sb_member(struct sbuf *b, const char *key, const char *v, int first)
+{
+    if (!first)
+        sb_add(b, ",", 1);
+    sb_json(b, key);
+    sb_add(b, ":", 1);
+    sb_json(b, v);
+}
+
+/* ------------------------------------------------------------ the queue */
+
+static void job_free(struct job *j)
+{
+    free(j->mid);
+    free(j);
+}
+
+static void job_unavailable(struct job *j, const char *why)
+{
+    LOG_WARN(http_ctx_request_id(j->ctx), "event not stored: %s", why ? why : "unknown");
+    count(j->a, j->via, "unavailable");
+    route_unavailable(j->ctx, "event not stored: database unavailable", 1);
+    job_free(j);
+}
+
+static void job_done(struct job *j, const char *outcome)
+{
+    struct app *a = j->a;
     count(a, j->via, outcome);
     if (!strcmp(outcome, "check") && a->on_check)
-        a->on_check(a, j->channel);
+        a->on_check(a, j->ev.channel.arn);
     answer(j->ctx, outcome);
-    free(j);
+    job_free(j);
+}
+
+static struct job *pop(void)
+{
+    struct job *j = g.head;
+    if (j) {
+        g.head = j->next;
+        if (!g.head)
+            g.tail = NULL;
+        j->next = NULL;
+        g.pending--;
+    }
+    return j;
+}
+
+static void fail_pending(const char *why)
+{
+    struct job *j;
+    while ((j = pop()) != NULL)
+        job_unavailable(j, why);
+}
+
+static int loop_ended(struct app *a)
+{
+    return event_base_got_exit(a->base) || event_base_got_break(a->base);
+}
+
+static void flush(struct app *a);
+
+static void batch_done(PGresult *res, const char *err, void *arg)
+{
+    struct batch *b = arg;
+    struct app *a = b->a;
+    g.inflight--;
+    int ok = db_ok(res) && PQntuples(res) == b->n && (b->n == 1 || PQnfields(res) == 2);
+    if (ok && b->n > 1)
+        for (int i = 0; i < b->n && ok; i++)
+            ok = atoi(PQgetvalue(res, i, 0)) == i + 1 && !PQgetisnull(res, i, 1);
+    if (!ok && res && b->n > 1 && !loop_ended(a)) {
+        /* an SQL error (a bad event, a deadlock): retry each event alone, first in line */
+        LOG_WARN(NULL, "batch of %d events failed, retrying them one by one: %s", b->n,
+                 PQresultErrorMessage(res));
+        metrics_inc(a->metrics, "ivs_syncd_ingest_batch_retries_total", NULL);
+        for (int i = b->n - 1; i >= 0; i--) {
+            struct job *j = b->jobs[i];
+            j->solo = 1;
+            j->next = g.head;
+            g.head = j;
+            if (!g.tail)
+                g.tail = j;
+            g.pending++;
+        }
+        free(b);
+        flush(a);
+        return;
+    }
+    /* the connection is free again: send what waits before answering */
+    if (loop_ended(a))
+        fail_pending("shutting down");
+    else
+        flush(a);
+    for (int i = 0; i < b->n; i++) {
+        struct job *j = b->jobs[i];
+        if (!ok)
+            job_unavailable(j, res ? PQresultErrorMessage(res) : err);
+        else
+            job_done(j, PQgetvalue(res, i, b->n == 1 ? 0 : 1));
+    }
+    free(b);
+}
+
+static int send_single(struct app *a, struct batch *b)
+{
+    const struct ivs_event *ev = &b->jobs[0]->ev;
+    char grace[16];
+    snprintf(grace, sizeof(grace), "%d", a->cfg->end_grace_seconds);
+    const char *p[12] = {ev->id,
+                         b->jobs[0]->mid,
+                         b->jobs[0]->via,
+                         ev->channel.arn,
+                         ev->account,
+                         ev->detail_type,
+                         ev->event_name[0] ? ev->event_name : NULL,
+                         kind_sql(ev->kind),
+                         ev->stream_id[0] ? ev->stream_id : NULL,
+                         ev->time,
+                         ev->health[0] ? ev->health : NULL,
+                         grace};
+    return db_exec(a->db, "ingest_event", 12, p, batch_done, b);
+}
+
+static int send_batch(struct app *a, struct batch *b)
+{
+    struct sbuf s = {0};
+    sb_add(&s, "[", 1);
+    for (int i = 0; i < b->n; i++) {
+        const struct job *j = b->jobs[i];
+        const struct ivs_event *ev = &j->ev;
+        sb_add(&s, i ? ",{" : "{", i ? 2 : 1);
+        sb_member(&s, "id", ev->id, 1);
+        sb_member(&s, "mid", j->mid, 0);
+        sb_member(&s, "via", j->via, 0);
+        sb_member(&s, "c", ev->channel.arn, 0);
+        sb_member(&s, "acct", ev->account, 0);
+        sb_member(&s, "dt", ev->detail_type, 0);
+        sb_member(&s, "en", ev->event_name[0] ? ev->event_name : NULL, 0);
+        sb_member(&s, "k", kind_sql(ev->kind), 0);
+        sb_member(&s, "s", ev->stream_id[0] ? ev->stream_id : NULL, 0);
+        sb_member(&s, "t", ev->time, 0);
+        sb_member(&s, "h", ev->health[0] ? ev->health : NULL, 0);
+        sb_add(&s, "}", 1);
+    }
+    sb_add(&s, "]", 1);
+    if (s.oom) {
+        free(s.p);
+        return -1;
+    }
+    char grace[16];
+    snprintf(grace, sizeof(grace), "%d", a->cfg->end_grace_seconds);
+    const char *p[2] = {s.p, grace};
+    int r = db_exec(a->db, "ingest_events", 2, p, batch_done, b);
+    free(s.p);
+    if (r == 0) {
+        metrics_inc(a->metrics, "ivs_syncd_ingest_batches_total", NULL);
+        metrics_add(a->metrics, "ivs_syncd_ingest_batched_events_total", NULL, b->n);
+    }
+    return r;
+}
+
+static void expire_waiting(void)
+{
+    double now = now_mono();
+    while (g.head && now - g.head->queued > INGEST_QUEUE_WAIT) {
+        struct job *j = pop();
+        metrics_inc(j->a->metrics, "ivs_syncd_db_queue_timeouts_total", "pool=\"main\"");
+        job_unavailable(j, "database busy: waited too long for a connection");
+    }
+}
+
+static void flush(struct app *a)
+{
+    expire_waiting();
+    int slots = a->cfg->db_pool_size;
+    while (g.head && g.inflight < slots) {
+        struct batch *b = calloc(1, sizeof(*b));
+        if (!b) {
+            fail_pending("out of memory");
+            return;
+        }
+        b->a = a;
+        if (g.head->solo) {
+            b->jobs[b->n++] = pop();
+        } else {
+            /* spread what waits over the free connections (they run in parallel) */
+            int free_slots = slots - g.inflight;
+            int want = (g.pending + free_slots - 1) / free_slots;
+            if (want > INGEST_BATCH_MAX)
+                want = INGEST_BATCH_MAX;
+            while (g.head && !g.head->solo && b->n < want)
+                b->jobs[b->n++] = pop();
+        }
+        int r = b->n == 1 ? send_single(a, b) : send_batch(a, b);
+        if (r < 0) {
+            for (int i = 0; i < b->n; i++)
+                job_unavailable(b->jobs[i], "database unavailable");
+            free(b);
+            continue;
+        }
+        g.inflight++;
+    }
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    g.flush_scheduled = 0;
+    flush(arg);
+}
+
+static void check_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct app *a = arg;
+    g.check_scheduled = 0;
+    flush(a);
+    if (g.head && !g.check_scheduled) {
+        struct timeval tv = {INGEST_CHECK_EVERY, 0};
+        g.check_scheduled = event_base_once(a->base, -1, EV_TIMEOUT, check_cb, a, &tv) == 0;
+    }
+}
+
+static void enqueue(struct app *a, struct job *j)
+{
+    if (g.a != a) {
+        memset(&g, 0, sizeof(g));
+        g.a = a;
+        metrics_declare(a->metrics, "ivs_syncd_ingest_batches_total", METRIC_COUNTER,
+                        "statements that stored several events at once (group commit)");
+        metrics_declare(a->metrics, "ivs_syncd_ingest_batched_events_total", METRIC_COUNTER,
+                        "events stored by those statements");
+        metrics_declare(a->metrics, "ivs_syncd_ingest_batch_retries_total", METRIC_COUNTER,
+                        "batches that failed and were retried event by event");
+    }
+    j->queued = now_mono();
+    if (g.tail)
+        g.tail->next = j;
+    else
+        g.head = j;
+    g.tail = j;
+    g.pending++;
+    struct timeval zero = {0, 0};
+    if (!g.flush_scheduled)
+        g.flush_scheduled = event_base_once(a->base, -1, EV_TIMEOUT, flush_cb, a, &zero) == 0;
+    if (!g.check_scheduled) {
+        struct timeval tv = {INGEST_CHECK_EVERY, 0};
+        g.check_scheduled = event_base_once(a->base, -1, EV_TIMEOUT, check_cb, a, &tv) == 0;
+    }
+    if (!g.flush_scheduled)
+        flush(a);
+}
+
+/* ------------------------------------------------------------ requests */
+
+static void log_event(struct http_ctx *ctx, const struct ivs_event *ev)
+{
+    struct sbuf s = {0};
+    sb_add(&s, "\"event_id\":", 11);
+    sb_json(&s, ev->id);
+    sb_add(&s, ",\"event\":\"", 10);
+    const char *k = kind_sql(ev->kind);
+    sb_add(&s, k, strlen(k));
+    sb_add(&s, "\"", 1);
+    if (!s.oom)
+        http_ctx_log_field(ctx, s.p);
+    free(s.p);
 }
 
 void ingest_handle(struct app *a, struct http_ctx *ctx, const char *json, size_t len,
                    const char *sns_message_id, const char *via, int lenient)
 {
-    struct ivs_event ev;
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        route_unavailable(ctx, "out of memory", 1);
+        return;
+    }
     char err[256];
-    if (event_parse(json, len, a->cfg->json_max_depth, &ev, err, sizeof(err)) < 0) {
+    if (event_parse(json, len, a->cfg->json_max_depth, &j->ev, err, sizeof(err)) < 0) {
+        free(j);
         if (lenient) {
             count(a, via, "ignored");
             LOG_INFO(http_ctx_request_id(ctx), "authentic message is not an IVS event: %s", err);
@@ -109,48 +483,31 @@ void ingest_handle(struct app *a, struct http_ctx *ctx, const char *json, size_t
         reject(a, ctx, via, 400, "malformed", err);
         return;
     }
-    if (!event_account_allowed(&ev, a->cfg->aws_account_ids)) {
+    if (!event_account_allowed(&j->ev, a->cfg->aws_account_ids)) {
+        free(j);
         reject(a, ctx, via, 403, "account", "event from an account not in AWS_ACCOUNT_IDS");
         return;
     }
-    if (!ev.has_channel) {
+    if (!j->ev.has_channel) {
         /* account-wide events (e.g. limit breach) change no show: recorded nowhere */
+        free(j);
         count(a, via, "ignored");
         answer(ctx, "ignored");
         return;
     }
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j) {
+    j->a = a;
+    j->ctx = ctx;
+    snprintf(j->via, sizeof(j->via), "%s", via);
+    if (sns_message_id && !(j->mid = strdup(sns_message_id))) {
+        free(j);
         route_unavailable(ctx, "out of memory", 1);
         return;
     }
-    j->a = a;
-    j->ctx = ctx;
-    snprintf(j->channel, sizeof(j->channel), "%s", ev.channel.arn);
-    snprintf(j->via, sizeof(j->via), "%s", via);
-    char grace[16];
-    snprintf(grace, sizeof(grace), "%d", a->cfg->end_grace_seconds);
-    const char *p[12] = {ev.id,
-                         sns_message_id,
-                         via,
-                         ev.channel.arn,
-                         ev.account,
-                         ev.detail_type,
-                         ev.event_name[0] ? ev.event_name : NULL,
-                         kind_sql(ev.kind),
-                         ev.stream_id[0] ? ev.stream_id : NULL,
-                         ev.time,
-                         ev.health[0] ? ev.health : NULL,
-                         grace};
-    struct json_object *jid = json_object_new_string(ev.id);
-    char f[400];
-    snprintf(f, sizeof(f), "\"event_id\":%s,\"event\":\"%s\"",
-             json_object_to_json_string_ext(jid, JSON_C_TO_STRING_PLAIN), kind_sql(ev.kind));
-    json_object_put(jid);
-    http_ctx_log_field(ctx, f);
-    if (db_exec(a->db, "ingest_event", 12, p, done, j) < 0) {
-        free(j);
-        count(a, via, "unavailable");
-        route_unavailable(ctx, "event not stored: database unavailable", 1);
+    log_event(ctx, &j->ev);
+    if (!db_ready(a->db) || g.pending >= a->cfg->db_queue_max + a->cfg->db_pool_size) {
+        metrics_inc(a->metrics, "ivs_syncd_db_refused_total", "pool=\"main\"");
+        job_unavailable(j, !db_ready(a->db) ? db_last_error(a->db) : "ingest queue full");
+        return;
     }
+    enqueue(a, j);
 }

@@ -4,18 +4,23 @@
 -- per-channel advisory lock held to the end of the transaction, so inputs for
 -- one channel never interleave, on one replica or across several.
 
+-- plpgsql (not SQL-language) helpers: their plans are cached per connection.
 CREATE OR REPLACE FUNCTION ivs_sync._notify(p_id uuid) RETURNS void
-LANGUAGE sql AS $$
-    SELECT pg_notify('ivs_sync_show_changed', json_build_object(
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('ivs_sync_show_changed', json_build_object(
         'showId', s.id, 'channelArn', s.ivs_channel_arn, 'streamStatus', s.stream_status,
         'isStreaming', s.is_streaming, 'status', s.status, 'streamId', s.ivs_stream_id,
         'at', s.stream_state_at)::text)
     FROM public.shows s WHERE s.id = p_id;
+END;
 $$;
 
 CREATE OR REPLACE FUNCTION ivs_sync._lock_channel(p_channel text) RETURNS void
-LANGUAGE sql AS $$
-    SELECT pg_advisory_xact_lock(hashtextextended('ivs_sync:' || p_channel, 0));
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('ivs_sync:' || p_channel, 0));
+END;
 $$;
 
 -- p_kind: 'start' | 'end' (events), 'live' | 'offline' (observations).
