@@ -10,10 +10,12 @@
 #include <sys/queue.h>
 #include <json-c/json.h>
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -59,6 +61,7 @@ struct http_server {
     int sending; /* answers handed to evhttp and not yet written out (or the client gone) */
     struct guard *guards[GUARD_BUCKETS];
     struct event *sweep;
+    uint64_t rid_prefix, rid_counter;
 };
 
 struct http_ctx {
@@ -115,18 +118,11 @@ static int rid_ok(const char *s)
     return n > 0;
 }
 
-static void make_rid(char *out, size_t outlen)
+/* A request id: this process's random 64-bit prefix and a counter, 32 hex digits. */
+static void make_rid(struct http_server *s, char *out, size_t outlen)
 {
-    unsigned char r[16];
-    static const char hex[] = "0123456789abcdef";
-    if (RAND_bytes(r, sizeof(r)) != 1)
-        memset(r, 0, sizeof(r));
-    size_t j = 0;
-    for (size_t i = 0; i < sizeof(r) && j + 2 < outlen; i++) {
-        out[j++] = hex[r[i] >> 4];
-        out[j++] = hex[r[i] & 15];
-    }
-    out[j] = '\0';
+    snprintf(out, outlen, "%016llx%016llx", (unsigned long long)s->rid_prefix,
+             (unsigned long long)++s->rid_counter);
 }
 
 static void on_close(struct evhttp_connection *evcon, void *arg)
@@ -251,7 +247,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
     if (in_rid && rid_ok(in_rid))
         snprintf(c->rid, sizeof(c->rid), "%s", in_rid);
     else
-        make_rid(c->rid, sizeof(c->rid));
+        make_rid(s, c->rid, sizeof(c->rid));
     c->evcon = evhttp_request_get_connection(req);
     if (c->evcon)
         evhttp_connection_set_closecb(c->evcon, on_close, c);
@@ -352,6 +348,8 @@ struct http_server *http_server_new(struct event_base *base, const struct config
     s->base = base;
     s->cfg = cfg;
     s->m = m;
+    if (RAND_bytes((unsigned char *)&s->rid_prefix, sizeof(s->rid_prefix)) != 1)
+        s->rid_prefix = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     s->http = evhttp_new(base);
     if (!s->http) {
         free(s);
