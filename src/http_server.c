@@ -10,6 +10,8 @@
 #include <sys/queue.h>
 #include <json-c/json.h>
 #include <openssl/rand.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -433,6 +435,9 @@ int http_server_listen(struct http_server *s, const char *host, int port)
     if (!s->sock)
         return -1;
     evutil_socket_t fd = evhttp_bound_socket_get_fd(s->sock);
+    /* accepted sockets inherit it: an answer never waits for the client's delayed ACK */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {

@@ -38,6 +38,7 @@
 #include "routes.h"
 
 #define INGEST_BATCH_MAX   64
+#define INGEST_COALESCE    8   /* events that justify a second statement in flight */
 #define INGEST_QUEUE_WAIT  5.0 /* seconds an event may wait for a connection */
 #define INGEST_CHECK_EVERY 1   /* seconds between checks of waiting events */
 
@@ -366,8 +367,14 @@ static void expire_waiting(void)
 static void flush(struct app *a)
 {
     expire_waiting();
-    int slots = a->cfg->db_pool_size;
+    /* Half the pool: fewer statements in flight make larger batches (each event
+     * cheaper for PostgreSQL); the other half stays free for the rest. */
+    int slots = (a->cfg->db_pool_size + 1) / 2;
     while (g.head && g.inflight < slots) {
+        /* Like Nagle: while one of our statements runs, a few waiting events wait for
+         * it to finish and go together (one commit); many go at once on another. */
+        if (g.inflight > 0 && g.pending < INGEST_COALESCE)
+            break;
         struct batch *b = calloc(1, sizeof(*b));
         if (!b) {
             fail_pending("out of memory");
