@@ -28,7 +28,7 @@ TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/%)
 BIN       := $(BUILD)/ivs-syncd
 
 .PHONY: all deps test unit integration asan lint format format-check install clean run \
-        bench-ingest bench-reconcile fuzz valgrind test-faults soak
+        bench-ingest bench-reconcile bench-storm fuzz valgrind test-faults soak
 
 all: $(BIN)
 
@@ -138,3 +138,10 @@ valgrind: $(BIN)
 	@IVS_SYNCD_BIN=$(abspath tests/faults/valgrind-wrap.sh) IVS_SYNCD_REAL_BIN=$(abspath $(BIN)) \
 	  IVS_VALGRIND=1 IVS_TESTDATA="$(TESTDATA)" \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider $(VALGRIND_TESTS) $(PYTEST_ARGS)
+
+# Reconcile pass and polling-storm benchmarks (tests/bench/README.md).
+bench-reconcile: $(BIN)
+	@IVS_SYNCD_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/reconcile.py $(BENCH_ARGS)
+
+bench-storm: $(BIN)
+	@IVS_SYNCD_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/storm.py $(BENCH_ARGS)

@@ -49,13 +49,15 @@ def one(pg, fake, strategy, n, latency, rps_limit, max_rps):
         # previous one's last second pass, or the fake sees both in one second)
         time.sleep(1.1)
         before = fake.stats()["calls"]
+        upd0 = int(pg.psql("SELECT coalesce(sum(n_tup_upd), 0) FROM pg_stat_user_tables "
+                           "WHERE relname = 'shows'", db))
         t0 = time.monotonic()
         r = subprocess.run([BIN, "reconcile", "--once"], env=env, capture_output=True,
                            text=True, timeout=7200)
         wall = time.monotonic() - t0
         after = fake.stats()
         body = json.loads(r.stdout)
-        pass_ms = None
+        pass_ms = statements = None
         for line in r.stderr.splitlines():
             try:
                 j = json.loads(line)
@@ -63,6 +65,10 @@ def one(pg, fake, strategy, n, latency, rps_limit, max_rps):
                 continue
             if j.get("msg") == "reconcile pass done":
                 pass_ms = j.get("duration_ms")
+                statements = j.get("statements")
+        time.sleep(0.6)  # the backend's statistics reach the shared counters on exit
+        upd1 = int(pg.psql("SELECT coalesce(sum(n_tup_upd), 0) FROM pg_stat_user_tables "
+                           "WHERE relname = 'shows'", db))
         live = int(pg.psql("SELECT count(*) FROM shows WHERE stream_status = 'live'", db))
         out.append({"strategy": strategy, "shows": n, "pass": k + 1, "exit": r.returncode,
                     "wall_s": round(wall, 2),
@@ -70,6 +76,7 @@ def one(pg, fake, strategy, n, latency, rps_limit, max_rps):
                     "ivs_calls": {op: after["calls"][op] - before[op] for op in before},
                     "throttled_at_fake": after["throttled"],
                     "max_calls_in_any_second": after["max_calls_in_any_second"],
+                    "db_statements": statements, "rows_updated": upd1 - upd0,
                     "summary": body["summary"], "live_in_table": live})
     pg.psql(f"DROP DATABASE IF EXISTS {db}")
     return out
@@ -84,6 +91,7 @@ def main():
     ap.add_argument("--max-rps", type=float, default=4)
     ap.add_argument("--strategies", default="list,get")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--limits", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     pg = PG()
     fake = FakeIVS()
@@ -101,7 +109,8 @@ def main():
                     print(f"{o['strategy']:4} {o['shows']:6} shows pass {o['pass']}: "
                           f"wall {o['wall_s']} s (pass {o['pass_s']} s), IVS calls "
                           f"{o['ivs_calls']}, max {o['max_calls_in_any_second']}/s, "
-                          f"throttled {o['throttled_at_fake']}, summary {o['summary']}, "
+                          f"throttled {o['throttled_at_fake']}, DB statements {o['db_statements']}, "
+                          f"shows rows updated {o['rows_updated']}, summary {o['summary']}, "
                           f"exit {o['exit']}", flush=True)
     finally:
         fake.close()
