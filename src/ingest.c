@@ -495,13 +495,7 @@ void ingest_handle(struct app *a, struct http_ctx *ctx, const char *json, size_t
         reject(a, ctx, via, 403, "account", "event from an account not in AWS_ACCOUNT_IDS");
         return;
     }
-    if (!j->ev.has_channel) {
-        /* account-wide events (e.g. limit breach) change no show: recorded nowhere */
-        free(j);
-        count(a, via, "ignored");
-        answer(ctx, "ignored");
-        return;
-    }
+    /* account-wide events (e.g. a limit breach) have no channel: recorded, change nothing */
     j->a = a;
     j->ctx = ctx;
     snprintf(j->via, sizeof(j->via), "%s", via);

@@ -167,7 +167,7 @@ DECLARE
 BEGIN
     INSERT INTO ivs_sync.events (event_id, sns_message_id, via, channel_arn, account, detail_type,
                                  event_name, stream_id, event_time, outcome)
-    VALUES (p_event_id, p_sns_message_id, p_via, p_channel, p_account, p_detail_type,
+    VALUES (p_event_id, p_sns_message_id, p_via, nullif(p_channel, ''), p_account, p_detail_type,
             p_event_name, p_stream, p_time, 'pending')
     ON CONFLICT (event_id) DO NOTHING;
     IF NOT FOUND THEN

@@ -144,6 +144,9 @@ def test_unknown_channel_and_other_types_are_200(pg, db, signer, env, daemon_fac
     # an authentic notification that is not an IVS event at all
     st, b = d.json("POST", "/sns", json.dumps(signer.envelope("hello")))
     assert (st, b["outcome"]) == (200, "ignored")
+    # every IVS event is recorded once (account-wide ones without a channel), not "hello"
+    assert pg.psql("SELECT count(*) FROM ivs_sync.events", db) == "5"
+    assert pg.psql("SELECT count(*) FROM ivs_sync.events WHERE channel_arn IS NULL", db) == "1"
 
 
 def test_health_and_check_events(pg, db, signer, env, daemon_factory):
