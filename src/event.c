@@ -1,5 +1,7 @@
 #include "event.h"
 
+#include "jsonx.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -134,105 +136,46 @@ static int parse_time(const char *s, size_t n, int64_t *us)
     return 0;
 }
 
-/*
- * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
- * U+10FFFF. json-c's own check lets all three through.
- */
-static int utf8_ok(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        unsigned char lo = 0x80, hi = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf) {
-            k = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            k = 2;
-            if (c == 0xe0)
-                lo = 0xa0;
-            else if (c == 0xed)
-                hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            k = 3;
-            if (c == 0xf0)
-                lo = 0x90;
-            else if (c == 0xf4)
-                hi = 0x8f;
-        } else {
-            return 0;
-        }
-        if (n - i - 1 < k)
-            return 0;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return 0;
-        for (size_t j = 2; j <= k; j++) {
-            if (s[i + j] < 0x80 || s[i + j] > 0xbf)
-                return 0;
-        }
-        i += k + 1;
-    }
-    return 1;
-}
-
 static struct json_object *parse_object(const char *json, size_t len, int depth, const char **msg)
 {
-    struct json_tokener *tok = NULL;
     struct json_object *obj = NULL;
-    if (len == 0) {
-        *msg = "event empty";
-        goto fail;
-    }
-    if (len > EVENT_MAX_JSON || len > INT_MAX) {
+    if (len > EVENT_MAX_JSON) {
         *msg = "event too large";
-        goto fail;
+        return NULL;
     }
-    if (memchr(json, '\0', len)) {
+    switch (jsonx_parse_object(json, len, depth, &obj)) {
+    case JSONX_OK:
+        return obj;
+    case JSONX_EMPTY:
+        *msg = "event empty";
+        break;
+    case JSONX_TOO_LARGE:
+        *msg = "event too large";
+        break;
+    case JSONX_NUL:
         *msg = "event contains a NUL byte";
-        goto fail;
-    }
-    if (!utf8_ok((const unsigned char *)json, len)) {
+        break;
+    case JSONX_UTF8:
         *msg = "event JSON is not valid UTF-8";
-        goto fail;
-    }
-    tok = json_tokener_new_ex(depth);
-    if (!tok) {
-        *msg = "out of memory";
-        goto fail;
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
-                                    JSON_TOKENER_VALIDATE_UTF8);
-    obj = json_tokener_parse_ex(tok, json, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    if (!obj || jerr != json_tokener_success) {
-        if (jerr == json_tokener_error_depth)
-            *msg = "event JSON nested too deep";
-        else if (jerr == json_tokener_error_parse_utf8_string)
-            *msg = "event JSON is not valid UTF-8";
-        else if (jerr == json_tokener_continue)
-            *msg = "event JSON truncated";
-        else
-            *msg = "event is not valid JSON";
-        goto fail;
-    }
-    if (json_tokener_get_parse_end(tok) != len) {
+        break;
+    case JSONX_DEPTH:
+        *msg = "event JSON nested too deep";
+        break;
+    case JSONX_TRUNCATED:
+        *msg = "event JSON truncated";
+        break;
+    case JSONX_TRAILING:
         *msg = "trailing bytes after event JSON";
-        goto fail;
-    }
-    if (!json_object_is_type(obj, json_type_object)) {
+        break;
+    case JSONX_NOT_OBJECT:
         *msg = "event is not a JSON object";
-        goto fail;
+        break;
+    case JSONX_NOMEM:
+        *msg = "out of memory";
+        break;
+    default:
+        *msg = "event is not valid JSON";
     }
-    json_tokener_free(tok);
-    return obj;
-fail:
-    json_object_put(obj);
-    if (tok)
-        json_tokener_free(tok);
     return NULL;
 }
 

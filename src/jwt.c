@@ -1,5 +1,7 @@
 #include "jwt.h"
 
+#include "jsonx.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -66,28 +68,13 @@ static int b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap
     return 0;
 }
 
-/* Parse buf[0..n) as exactly one JSON object (strict, UTF-8, bounded depth, no NUL). */
+/* Parse buf[0..n) as exactly one JSON object (jsonx: strict, UTF-8, bounded depth, no NUL). */
 static struct json_object *parse_object(const unsigned char *buf, size_t n)
 {
-    struct json_tokener *tok = NULL;
     struct json_object *obj = NULL;
-    if (n == 0 || n > INT_MAX || memchr(buf, '\0', n))
-        goto fail;
-    tok = json_tokener_new_ex(JWT_MAX_DEPTH);
-    if (!tok)
-        goto fail;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    obj = json_tokener_parse_ex(tok, (const char *)buf, (int)n);
-    if (!obj || json_tokener_get_error(tok) != json_tokener_success ||
-        json_tokener_get_parse_end(tok) != n || !json_object_is_type(obj, json_type_object))
-        goto fail;
-    json_tokener_free(tok);
+    if (jsonx_parse_object((const char *)buf, n, JWT_MAX_DEPTH, &obj) != JSONX_OK)
+        return NULL;
     return obj;
-fail:
-    json_object_put(obj);
-    if (tok)
-        json_tokener_free(tok);
-    return NULL;
 }
 
 /*

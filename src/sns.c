@@ -1,5 +1,7 @@
 #include "sns.h"
 
+#include "jsonx.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -33,50 +35,6 @@ static void sns_set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-/* ---------------------------------------------------------------- UTF-8 */
-
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static int sns_utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        uint32_t cp, min;
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-            cp = c & 0x1f;
-            min = 0x80;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            cp = c & 0x0f;
-            min = 0x800;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            cp = c & 0x07;
-            min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (n - i - 1 < need)
-            return 0;
-        for (size_t k = 1; k <= need; k++) {
-            unsigned char cc = s[i + k];
-            if ((cc & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (cc & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += need + 1;
-    }
-    return 1;
 }
 
 /* --------------------------------------------------------------- base64 */
@@ -272,7 +230,7 @@ static int sns_get_str(struct json_object *obj, const struct sns_field *f, char 
         sns_set_err(err, errlen, "%s: contains U+0000", f->key);
         return -1;
     }
-    if (!sns_utf8_valid((const unsigned char *)s, n)) {
+    if (!jsonx_utf8_valid(s, n)) {
         sns_set_err(err, errlen, "%s: not valid UTF-8", f->key);
         return -1;
     }
@@ -308,15 +266,9 @@ void sns_message_free(struct sns_message *msg)
     memset(msg, 0, sizeof(*msg));
 }
 
-static int sns_is_json_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
 int sns_parse(const char *body, size_t len, int max_depth, struct sns_message *out, char *err,
               size_t errlen)
 {
-    struct json_tokener *tok = NULL;
     struct json_object *obj = NULL;
     int conf;
 
@@ -326,62 +278,11 @@ int sns_parse(const char *body, size_t len, int max_depth, struct sns_message *o
         sns_set_err(err, errlen, "body: missing");
         goto fail;
     }
-    if (len == 0) {
-        sns_set_err(err, errlen, "body: empty");
-        goto fail;
-    }
-    if (len > INT_MAX / 2) {
-        sns_set_err(err, errlen, "body: too large");
-        goto fail;
-    }
-    if (memchr(body, '\0', len)) {
-        sns_set_err(err, errlen, "body: contains a NUL byte");
-        goto fail;
-    }
-    if (!sns_utf8_valid((const unsigned char *)body, len)) {
-        sns_set_err(err, errlen, "body: not valid UTF-8");
-        goto fail;
-    }
-    tok = json_tokener_new_ex(max_depth > 0 ? max_depth : SNS_DEFAULT_MAX_DEPTH);
-    if (!tok) {
-        sns_set_err(err, errlen, "body: out of memory");
-        goto fail;
-    }
-    /* trailing bytes are checked below, for a clearer message */
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
-                                    JSON_TOKENER_VALIDATE_UTF8);
-    obj = json_tokener_parse_ex(tok, body, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    if (!obj && jerr == json_tokener_continue) {
-        /* a bare number at the end waits for a delimiter: feed one */
-        obj = json_tokener_parse_ex(tok, " ", 1);
-        jerr = json_tokener_get_error(tok);
-        if (obj || jerr == json_tokener_success) {
-            sns_set_err(err, errlen, "body: not a JSON object");
-            goto fail;
-        }
-        jerr = json_tokener_continue;
-    }
-    if (!obj) {
-        if (jerr == json_tokener_success)
-            sns_set_err(err, errlen, "body: not a JSON object"); /* JSON null */
-        else if (jerr == json_tokener_continue)
-            sns_set_err(err, errlen, "body: truncated JSON");
-        else if (jerr == json_tokener_error_depth)
-            sns_set_err(err, errlen, "body: JSON nested too deeply");
-        else
-            sns_set_err(err, errlen, "body: invalid JSON (%s)", json_tokener_error_desc(jerr));
-        goto fail;
-    }
-    size_t end = json_tokener_get_parse_end(tok);
-    for (size_t i = end; i < len; i++) {
-        if (!sns_is_json_ws(body[i])) {
-            sns_set_err(err, errlen, "body: trailing data after the JSON object");
-            goto fail;
-        }
-    }
-    if (!json_object_is_type(obj, json_type_object)) {
-        sns_set_err(err, errlen, "body: not a JSON object");
+    enum jsonx_error jerr =
+        jsonx_parse_object(body, len, max_depth > 0 ? max_depth : SNS_DEFAULT_MAX_DEPTH, &obj);
+    if (jerr != JSONX_OK) {
+        sns_set_err(err, errlen, "body: %s",
+                    jerr == JSONX_DEPTH ? "JSON nested too deeply" : jsonx_strerror(jerr));
         goto fail;
     }
 
@@ -443,13 +344,10 @@ int sns_parse(const char *body, size_t len, int max_depth, struct sns_message *o
         goto fail;
     }
     json_object_put(obj);
-    json_tokener_free(tok);
     return 0;
 fail:
     if (obj)
         json_object_put(obj);
-    if (tok)
-        json_tokener_free(tok);
     if (out)
         sns_message_free(out);
     return -1;

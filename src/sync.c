@@ -15,6 +15,7 @@
 #include "db.h"
 #include "http_server.h"
 #include "ivs.h"
+#include "jsonx.h"
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
@@ -431,34 +432,13 @@ static void sync_route(struct http_ctx *ctx, void *arg)
     const char *body = http_ctx_body(ctx, &len);
     const char *show_id = NULL;
     struct json_object *req = NULL;
-    size_t ws = 0;
-    while (ws < len && isspace((unsigned char)body[ws]))
-        ws++;
-    if (ws < len) {
-        struct json_tokener *tok = json_tokener_new_ex(a->cfg->json_max_depth);
-        if (tok) {
-            json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-            req = json_tokener_parse_ex(tok, body, (int)len);
-            if (req && json_tokener_get_error(tok) == json_tokener_success) {
-                size_t end = json_tokener_get_parse_end(tok);
-                while (end < len && isspace((unsigned char)body[end]))
-                    end++;
-                if (end != len) {
-                    json_object_put(req);
-                    req = NULL;
-                }
-            } else if (req) {
-                json_object_put(req);
-                req = NULL;
-            }
-            json_tokener_free(tok);
-        }
-        if (!req || !json_object_is_type(req, json_type_object)) {
-            json_object_put(req);
-            count(a, "any", "bad_request");
-            http_reply_error(ctx, 400, "Invalid JSON body");
-            return;
-        }
+    enum jsonx_error jerr = jsonx_parse_object(body, len, a->cfg->json_max_depth, &req);
+    if (jerr != JSONX_OK && jerr != JSONX_EMPTY) {
+        count(a, "any", "bad_request");
+        http_reply_error(ctx, 400, "Invalid JSON body");
+        return;
+    }
+    if (req) {
         struct json_object *sid;
         if (json_object_object_get_ex(req, "showId", &sid) &&
             !json_object_is_type(sid, json_type_null)) {

@@ -28,10 +28,10 @@ FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -std=gnu11 -Wall -Wext
                -DIVS_VERSION='"$(VERSION)"' -DIVS_GIT_REV='"$(GIT_REV)"' -MMD -MP
 
 # src/*.c each target links (never main.c)
-FUZZ_SRC_sns      := sns
-FUZZ_SRC_sns_cert := sns
-FUZZ_SRC_event    := event arn
-FUZZ_SRC_jwt      := jwt
+FUZZ_SRC_sns      := sns jsonx
+FUZZ_SRC_sns_cert := sns jsonx
+FUZZ_SRC_event    := event arn jsonx
+FUZZ_SRC_jwt      := jwt jsonx
 FUZZ_SRC_ivs      := ivs arn aws_creds config http_client log metrics ratelimit
 FUZZ_SRC_config   := config log
 
