@@ -124,6 +124,10 @@ int reconcile_prepare(struct db *db)
             "(status IN ('scheduled', 'live') OR ($1::boolean AND is_streaming)) "
             "ORDER BY id::text COLLATE \"C\"") < 0)
         return -1;
+    if (db_prepare(db, "purge_events", "SELECT ivs_sync.purge_events($1::integer, $2::integer)") <
+            0 ||
+        db_prepare(db, "expire_grace", "SELECT ivs_sync.expire_grace(100)") < 0)
+        return -1;
     return observe_prepare(db);
 }
 
@@ -660,8 +664,7 @@ static void purged(PGresult *res, const char *err, void *arg)
         snprintf(ret, sizeof(ret), "%d", r->a->cfg->event_retention);
         snprintf(b, sizeof(b), "%d", PURGE_BATCH);
         const char *v[] = {ret, b};
-        if (db_exec_sql(r->a->db, "SELECT ivs_sync.purge_events($1::integer, $2::integer)", 2, v,
-                        purged, r) == 0)
+        if (db_exec(r->a->db, "purge_events", 2, v, purged, r) == 0)
             return;
     }
     r->purging = 0;
@@ -677,8 +680,7 @@ static void timer_pass_done(const struct reconcile_result *res, void *arg)
         snprintf(ret, sizeof(ret), "%d", r->a->cfg->event_retention);
         snprintf(b, sizeof(b), "%d", PURGE_BATCH);
         const char *v[] = {ret, b};
-        if (db_exec_sql(r->a->db, "SELECT ivs_sync.purge_events($1::integer, $2::integer)", 2, v,
-                        purged, r) < 0)
+        if (db_exec(r->a->db, "purge_events", 2, v, purged, r) < 0)
             r->purging = 0;
     }
 }
@@ -728,8 +730,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         leader_pass(r);
     } else if (!r->lock_pending && db_ready(r->leader_db)) {
         r->lock_pending = 1;
-        if (db_exec_sql(r->leader_db, "SELECT pg_try_advisory_lock(" LEADER_LOCK_KEY ")", 0, NULL,
-                        lock_result, r) < 0)
+        if (db_exec(r->leader_db, "try_leader_lock", 0, NULL, lock_result, r) < 0)
             r->lock_pending = 0;
     }
     schedule_tick(r);
@@ -755,7 +756,7 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
     struct reconcile *r = arg;
     if (r->stopped || !db_ready(r->a->db))
         return;
-    db_exec_sql(r->a->db, "SELECT ivs_sync.expire_grace(100)", 0, NULL, grace_done, r);
+    db_exec(r->a->db, "expire_grace", 0, NULL, grace_done, r);
 }
 
 struct reconcile *reconcile_new(struct app *a)
@@ -774,7 +775,9 @@ struct reconcile *reconcile_new(struct app *a)
     r->leader_db = db_new(a->base, &o, a->metrics);
     r->tick = evtimer_new(a->base, tick_cb, r);
     r->grace_tick = event_new(a->base, -1, EV_PERSIST, grace_cb, r);
-    if (!r->leader_db || !r->tick || !r->grace_tick || reconcile_prepare(a->db) < 0) {
+    if (!r->leader_db || !r->tick || !r->grace_tick || reconcile_prepare(a->db) < 0 ||
+        db_prepare(r->leader_db, "try_leader_lock",
+                   "SELECT pg_try_advisory_lock(" LEADER_LOCK_KEY ")") < 0) {
         reconcile_free(r);
         return NULL;
     }
@@ -947,8 +950,7 @@ static void once_try(evutil_socket_t fd, short what, void *arg)
         return;
     }
     r->purging = 0;
-    if (db_exec_sql(r->leader_db, "SELECT pg_try_advisory_lock(" LEADER_LOCK_KEY ")", 0, NULL,
-                    once_lock, r) < 0) {
+    if (db_exec(r->leader_db, "try_leader_lock", 0, NULL, once_lock, r) < 0) {
         r->once_rc = 1;
         event_base_loopexit(r->a->base, NULL);
     }

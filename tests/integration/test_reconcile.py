@@ -589,3 +589,19 @@ def test_malformed_arn_is_a_per_show_error(pg, db, fake, daemon_factory):
     assert st == 200 and "invalid channel ARN" in b["results"]["error"], b
     assert show(pg, db, bad)["stream_status"] == "live"
     assert fake.stats()["calls"]["GetStream"] == 0
+
+
+def test_leader_purges_events_past_retention(pg, db, fake, daemon_factory):
+    """EVENT_RETENTION: the leader deletes older events in batches after its passes."""
+    pg.psql("INSERT INTO ivs_sync.events (event_id, via, outcome, received_at) "
+            "SELECT 'old-' || i, 'sns', 'applied', now() - interval '8 days' "
+            "FROM generate_series(1, 2500) i", db)
+    pg.psql("INSERT INTO ivs_sync.events (event_id, via, outcome, received_at) "
+            "SELECT 'new-' || i, 'sns', 'applied', now() - interval '6 days' "
+            "FROM generate_series(1, 10) i", db)
+    add_show(pg, db, channel_arn(4242))
+    d = daemon_factory(aws_env(pg, db, fake, RECONCILE_INTERVAL="1", EVENT_RETENTION="7d"))
+    wait_until(lambda: pg.psql("SELECT count(*) FROM ivs_sync.events WHERE event_id LIKE "
+                               "'old-%'", db) == "0", timeout=15, what="old events purged")
+    assert pg.psql("SELECT count(*) FROM ivs_sync.events WHERE event_id LIKE 'new-%'", db) == "10"
+    assert d.metric("ivs_syncd_events_purged_total") == 2500
