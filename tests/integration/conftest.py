@@ -308,6 +308,16 @@ def signer(tmp_path_factory):
     return Signer(str(tmp_path_factory.mktemp("sns")))
 
 
+def add_show(pg, db, channel, status="scheduled", **cols):
+    """Insert a show on channel; returns its id."""
+    sid = str(uuid.uuid4())
+    extra = "".join(f", {k}" for k in cols)
+    vals = "".join(f", '{v}'" for v in cols.values())
+    pg.psql(f"INSERT INTO shows (id, title, status, ivs_channel_arn{extra}) VALUES "
+            f"('{sid}', 't', '{status}', '{channel}'{vals})", db)
+    return sid
+
+
 def channel_arn(n, region="us-east-1"):
     return f"arn:aws:ivs:{region}:{ACCOUNT}:channel/ch{n:08d}"
 

@@ -8,19 +8,10 @@ import uuid
 
 import pytest
 
-from conftest import (BIN, CERT_URL, PG, TESTDATA, TOPIC, base_env, channel_arn, clean_env,
-                      ivs_event)
+from conftest import (BIN, CERT_URL, PG, TESTDATA, TOPIC, add_show, base_env, channel_arn,
+                      clean_env, ivs_event)
 
 EB = {"X-Ivs-Syncd-Token": "eb-secret-token", "Content-Type": "application/json"}
-
-
-def add_show(pg, db, channel, status="scheduled", **cols):
-    sid = str(uuid.uuid4())
-    extra = "".join(f", {k}" for k in cols)
-    vals = "".join(f", '{v}'" for v in cols.values())
-    pg.psql(f"INSERT INTO shows (id, title, status, ivs_channel_arn{extra}) VALUES "
-            f"('{sid}', 't', '{status}', '{channel}'{vals})", db)
-    return sid
 
 
 def show(pg, db, sid):

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from conftest import (BIN, PG, Daemon, base_env, channel_arn, clean_env,
+from conftest import (BIN, PG, Daemon, add_show, base_env, channel_arn, clean_env,
                       ivs_event)
 from fakeivs import FakeIVS
 
@@ -49,15 +49,6 @@ def private_pg(dbname="e"):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return c
-
-
-def add_show(pg, db, channel, status="scheduled", **cols):
-    sid = str(uuid.uuid4())
-    extra = "".join(f", {k}" for k in cols)
-    vals = "".join(f", '{v}'" for v in cols.values())
-    pg.psql(f"INSERT INTO shows (id, title, status, ivs_channel_arn{extra}) VALUES "
-            f"('{sid}', 't', '{status}', '{channel}'{vals})", db)
-    return sid
 
 
 SHOW_COLS = ["status", "stream_status", "is_streaming", "ivs_stream_id", "went_live_at",
