@@ -6,7 +6,7 @@ BUILD     ?= build
 CC        ?= cc
 PKGS      := libevent libcurl openssl json-c libpq
 PYTHON    ?= /usr/bin/python3
-TESTDATA  ?= $(abspath $(firstword $(wildcard ../shared/testdata) $(wildcard $(CURDIR)/../shared/testdata)))
+TESTDATA  ?= $(CURDIR)/tests/fixtures
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

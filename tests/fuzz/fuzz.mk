@@ -35,7 +35,7 @@ FUZZ_SRC_jwt      := jwt jsonx
 FUZZ_SRC_ivs      := ivs arn aws_creds config http_client log metrics ratelimit
 FUZZ_SRC_config   := config log
 
-# extra seed directories from the shared test data, when present
+# extra seed directories from the test fixtures
 FUZZ_TD_sns       := $(wildcard $(TESTDATA)/sns-real)
 FUZZ_TD_sns_cert  := $(wildcard $(TESTDATA)/sns-real)
 FUZZ_TD_event     := $(wildcard $(TESTDATA)/ivs-events)

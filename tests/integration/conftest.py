@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("IVS_SYNCD_BIN", str(ROOT / "build" / "ivs-syncd"))
-TESTDATA = Path(os.environ.get("IVS_TESTDATA") or (ROOT.parent / "shared" / "testdata"))
+TESTDATA = Path(os.environ.get("IVS_TESTDATA") or (ROOT / "tests" / "fixtures"))
 ASAN = os.environ.get("IVS_ASAN") == "1"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ivs-events"

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sigv4  # noqa: E402
 
 TESTDATA = Path(os.environ.get("IVS_TESTDATA")
-                or Path(__file__).resolve().parents[2].parent / "shared" / "testdata")
+                or Path(__file__).resolve().parents[2] / "tests" / "fixtures")
 SUITE1 = TESTDATA / "sigv4-suite"
 SUITE2 = TESTDATA / "sigv4-suite-v2"
 

@@ -4,7 +4,7 @@
 #include "event.h"
 #include "t.h"
 
-static const char *testdata = "/work/shared/testdata";
+static const char *testdata = "tests/fixtures";
 
 #define ARN       "arn:aws:ivs:us-east-1:123456789012:channel/AbCdef1G2hij"
 #define STREAM_ID "st-1A2b3c4D5e6F78ghij9Klmn"

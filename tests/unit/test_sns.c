@@ -16,7 +16,7 @@
 #include "sns.h"
 #include "t.h"
 
-static const char *g_data = "../shared/testdata";
+static const char *g_data = "tests/fixtures";
 
 static char *real_path(const char *name)
 {

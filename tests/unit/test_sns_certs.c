@@ -26,7 +26,7 @@
 #include "sns_certs.h"
 #include "t.h"
 
-static const char *g_data = "../shared/testdata";
+static const char *g_data = "tests/fixtures";
 
 #define HEX_GOOD    "7506a1e35b36ef5a444dd1a8e7cc3ed8"
 #define URL_OF(hex) "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-" hex ".pem"
