@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "aws_creds.h"
 
 #include <arpa/inet.h>
@@ -54,13 +55,6 @@ struct aws_creds {
     struct event *notify; /* runs waiters */
     struct aws_creds_waiter *waiters, *waiters_tail;
 };
-
-static int64_t now_real_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void wipe(void *p, size_t n)
 {
@@ -329,7 +323,7 @@ static int creds_valid(const struct aws_creds *c)
 {
     if (!c->have)
         return 0;
-    return c->cur.expiration_us == 0 || now_real_us() < c->cur.expiration_us;
+    return c->cur.expiration_us == 0 || clock_real_us() < c->cur.expiration_us;
 }
 
 enum aws_creds_state aws_creds_state(const struct aws_creds *c)
@@ -417,7 +411,7 @@ static void fetch_failed(struct aws_creds *c)
     if (d > RETRY_MAX_US)
         d = RETRY_MAX_US;
     if (creds_valid(c) && c->cur.expiration_us) {
-        int64_t half = (c->cur.expiration_us - now_real_us()) / 2;
+        int64_t half = (c->cur.expiration_us - clock_real_us()) / 2;
         if (half < d)
             d = half < REFRESH_MIN_US ? REFRESH_MIN_US : half;
     }
@@ -449,7 +443,7 @@ static void fetch_done(const struct http_response *resp, void *arg)
         fetch_failed(c);
         return;
     }
-    int64_t now = now_real_us();
+    int64_t now = clock_real_us();
     if (nc.expiration_us && nc.expiration_us <= now) {
         wipe(&nc, sizeof(nc));
         snprintf(c->err, sizeof(c->err), "credentials endpoint returned expired credentials");

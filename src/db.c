@@ -1,4 +1,5 @@
 /* db: asynchronous libpq pool driven by libevent. */
+#include "clock.h"
 #include "db.h"
 
 #include <event2/event.h>
@@ -58,13 +59,6 @@ struct db {
     int in_use;
     int started;
 };
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void query_free(struct query *q)
 {
@@ -465,7 +459,7 @@ static void qtimer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct db *db = arg;
-    double now = now_mono();
+    double now = clock_mono();
     while (db->qhead && now - db->qhead->enqueued > db->opt.queue_timeout) {
         struct query *q = db->qhead;
         db->qhead = q->next;
@@ -563,7 +557,7 @@ static int enqueue(struct db *db, const char *name, const char *sql, int n,
     q->cb = cb;
     q->arg = arg;
     q->n = n;
-    q->enqueued = now_mono();
+    q->enqueued = clock_mono();
     if (name && !(q->name = strdup(name)))
         goto fail;
     if (sql && !(q->sql = strdup(sql)))

@@ -1,4 +1,5 @@
 /* http_server: evhttp routing, request ids, limits, JSON errors. */
+#include "clock.h"
 #include "http_server.h"
 
 #include <event2/buffer.h>
@@ -82,13 +83,6 @@ struct http_ctx {
     double t0;
     void *data;
 };
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static enum http_method map_method(enum evhttp_cmd_type t)
 {
@@ -183,7 +177,7 @@ static void guard_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct http_server *s = arg;
-    double now = now_mono();
+    double now = clock_mono();
     for (size_t i = 0; i < GUARD_BUCKETS; i++) {
         struct guard **pp = &s->guards[i];
         while (*pp) {
@@ -216,7 +210,7 @@ static struct bufferevent *guard_new(struct event_base *base, void *arg)
         return NULL;
     }
     bufferevent_incref(g->bev);
-    g->deadline = now_mono() + s->cfg->read_timeout;
+    g->deadline = clock_mono() + s->cfg->read_timeout;
     size_t slot = guard_slot(g->bev);
     g->next = s->guards[slot];
     s->guards[slot] = g;
@@ -241,7 +235,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
     }
     c->srv = s;
     c->req = req;
-    c->t0 = now_mono();
+    c->t0 = clock_mono();
     TAILQ_INIT(&c->out_headers);
     s->inflight++;
     c->method = map_method(evhttp_request_get_command(req));
@@ -545,7 +539,7 @@ void http_reply(struct http_ctx *c, int status, const char *content_type, const 
                 size_t len)
 {
     struct http_server *s = c->srv;
-    double dt = now_mono() - c->t0;
+    double dt = clock_mono() - c->t0;
     if (c->req) {
         struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
         evhttp_add_header(h, "Content-Type", content_type ? content_type : "application/json");
@@ -559,7 +553,7 @@ void http_reply(struct http_ctx *c, int status, const char *content_type, const 
             evbuffer_add(out, body, len);
         struct guard *g = guard_of(s, c->evcon);
         if (g) /* the next request must be in within READ_TIMEOUT */
-            g->deadline = now_mono() + s->cfg->read_timeout;
+            g->deadline = clock_mono() + s->cfg->read_timeout;
         if (c->evcon) {
             /* exactly one of on_sent / on_sent_close runs for this answer */
             evhttp_connection_set_closecb(c->evcon, on_sent_close, s);

@@ -19,6 +19,7 @@
  * State: one queue per process (a serving process has one app), reached only
  * from the event loop.
  */
+#include "clock.h"
 #include "ingest.h"
 
 #include <event2/event.h>
@@ -91,13 +92,6 @@ static const char *kind_sql(enum event_kind k)
     default:
         return "other";
     }
-}
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void count(struct app *a, const char *via, const char *outcome)
@@ -356,7 +350,7 @@ static int send_batch(struct app *a, struct batch *b)
 
 static void expire_waiting(void)
 {
-    double now = now_mono();
+    double now = clock_mono();
     while (g.head && now - g.head->queued > INGEST_QUEUE_WAIT) {
         struct job *j = pop();
         metrics_inc(j->a->metrics, "ivs_syncd_db_queue_timeouts_total", "pool=\"main\"");
@@ -436,7 +430,7 @@ static void enqueue(struct app *a, struct job *j)
         metrics_declare(a->metrics, "ivs_syncd_ingest_batch_retries_total", METRIC_COUNTER,
                         "batches that failed and were retried event by event");
     }
-    j->queued = now_mono();
+    j->queued = clock_mono();
     if (g.tail)
         g.tail->next = j;
     else

@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "ivs.h"
 
 #include <ctype.h>
@@ -524,20 +525,6 @@ struct ivs {
     struct sweep *sweeps;
 };
 
-static int64_t now_real_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t now_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static uint64_t rng_next(struct ivs *ivs)
 {
     uint64_t x = ivs->rng;
@@ -721,7 +708,7 @@ static void acquire(struct call *c)
     /* SYNC_MAX_WAIT bounds the whole interactive call, retries included */
     int64_t wait = 0;
     if (c->cls == RATELIMIT_INTERACTIVE) {
-        wait = c->deadline_us - now_mono_us();
+        wait = c->deadline_us - clock_mono_us();
         if (wait <= 0) {
             c->retry_after = ratelimit_retry_after(ivs->rl, c->cls);
             finish_later(c, IVS_ERR_BUSY, "IVS rate limit: waited too long (SYNC_MAX_WAIT)");
@@ -810,7 +797,7 @@ static void send_attempt(struct call *c)
         .allow_http = ivs->endpoint != NULL,
     };
     c->attempts++;
-    c->sent_at_us = now_real_us();
+    c->sent_at_us = clock_real_us();
     c->phase = PH_HTTP;
     if (http_client_request(ivs->hc, &req, http_done, c) != 0) {
         release_slot(c);
@@ -895,7 +882,7 @@ static void http_done(const struct http_response *resp, void *arg)
         if (cost > 0) {
             c->last_cost = cost;
             int64_t d = ivs_backoff_us(c->attempts, rng_next(ivs));
-            if (c->cls == RATELIMIT_INTERACTIVE && now_mono_us() + d >= c->deadline_us) {
+            if (c->cls == RATELIMIT_INTERACTIVE && clock_mono_us() + d >= c->deadline_us) {
                 /* the retry would land past SYNC_MAX_WAIT: the caller answers 503 */
                 ivs_quota_release(&ivs->quota, cost);
                 c->retry_after = (double)d / 1e6 < 1 ? 1 : (double)d / 1e6;
@@ -943,7 +930,7 @@ static struct call *call_new(struct ivs *ivs, enum op op, enum ratelimit_class c
     c->ivs = ivs;
     c->op = op;
     c->cls = cls;
-    c->deadline_us = now_mono_us() + ivs->interactive_wait_us;
+    c->deadline_us = clock_mono_us() + ivs->interactive_wait_us;
     c->ev = evtimer_new(ivs->base, ev_cb, c);
     if (!c->ev) {
         free(c);
@@ -1001,7 +988,7 @@ int ivs_get_stream(struct ivs *ivs, const char *channel_arn, enum ratelimit_clas
         /* An interactive caller does not queue behind background work. */
         if (cls == RATELIMIT_INTERACTIVE && c->cls == RATELIMIT_BACKGROUND) {
             c->cls = RATELIMIT_INTERACTIVE;
-            c->deadline_us = now_mono_us() + ivs->interactive_wait_us;
+            c->deadline_us = clock_mono_us() + ivs->interactive_wait_us;
             if (c->phase == PH_WAIT_RL && c->rlw) {
                 ratelimit_cancel(ivs->rl, c->rlw);
                 c->rlw = NULL;
@@ -1196,7 +1183,7 @@ struct ivs *ivs_new(struct event_base *base, struct http_client *hc, struct aws_
         cfg->sync_max_wait > 0 ? (int64_t)(cfg->sync_max_wait * 1e6) : 5000000;
     ivs->quota.tokens = IVS_RETRY_QUOTA;
     if (getrandom(&ivs->rng, sizeof(ivs->rng), GRND_NONBLOCK) != sizeof(ivs->rng))
-        ivs->rng = (uint64_t)now_real_us() ^ ((uint64_t)getpid() << 32);
+        ivs->rng = (uint64_t)clock_real_us() ^ ((uint64_t)getpid() << 32);
     if (!ivs->rng)
         ivs->rng = 0x9e3779b97f4a7c15ULL;
     if (cfg->aws_endpoint_url_ivs && *cfg->aws_endpoint_url_ivs) {

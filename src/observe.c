@@ -1,4 +1,5 @@
 /* observe: observations -> ivs_sync.apply_observations; result shapes; confirmations. */
+#include "clock.h"
 #include "observe.h"
 
 #include <json-c/json.h>
@@ -21,13 +22,6 @@ struct confirm {
 struct observe {
     struct confirm slots[CONFIRM_SLOTS];
 };
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 struct observe *observe_new(void)
 {
@@ -148,7 +142,7 @@ void observe_confirmed(struct app *a, const char *channel)
         free(c->channel);
         c->channel = d;
     }
-    c->at = now_mono();
+    c->at = clock_mono();
 }
 
 double observe_confirmed_age(struct app *a, const char *channel)
@@ -158,5 +152,5 @@ double observe_confirmed_age(struct app *a, const char *channel)
     struct confirm *c = &a->obs->slots[slot_of(channel)];
     if (!c->channel || strcmp(c->channel, channel))
         return -1;
-    return now_mono() - c->at;
+    return clock_mono() - c->at;
 }

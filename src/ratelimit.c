@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "ratelimit.h"
 
 #include <event2/event.h>
@@ -50,9 +51,7 @@ struct ratelimit {
 static int64_t mono_us(void *arg)
 {
     (void)arg;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return clock_mono_us();
 }
 
 static void kick(struct ratelimit *rl)

@@ -1,4 +1,5 @@
 /* reconcile: leader lock, passes, targeted checks, grace expiry, retention. */
+#include "clock.h"
 #include "reconcile.h"
 
 #include <event2/event.h>
@@ -100,20 +101,6 @@ struct reconcile {
     int purging;
 };
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t now_real_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int reconcile_prepare(struct db *db)
 {
     /* COLLATE "C": the pass looks shows up with strcmp() order (bsearch) */
@@ -205,7 +192,7 @@ static void pass_finish(struct pass *p)
     json_object_object_add(root, "summary", sum);
     json_object_object_add(root, "results", results);
 
-    double dt = now_mono() - p->t0;
+    double dt = clock_mono() - p->t0;
     char l[96];
     snprintf(l, sizeof(l), "trigger=\"%s\",result=\"%s\"", p->trigger, errors ? "errors" : "ok");
     metrics_inc(a->metrics, "ivs_syncd_reconcile_passes_total", l);
@@ -282,7 +269,7 @@ static void applied(PGresult *res, const char *err, void *arg)
     }
     p->ready_head = p->batch_end;
     if (p->ready_head < p->ready_tail)
-        p->ready_since = now_mono();
+        p->ready_since = clock_mono();
     maybe_apply(p);
 }
 
@@ -303,7 +290,7 @@ static void maybe_apply(struct pass *p)
             pass_finish(p);
         return;
     }
-    if (!done && waiting < APPLY_BATCH && now_mono() - p->ready_since < 1.0)
+    if (!done && waiting < APPLY_BATCH && clock_mono() - p->ready_since < 1.0)
         return;
     json_object_put(p->obs);
     p->obs = json_object_new_array();
@@ -340,9 +327,9 @@ static void chan_observed(struct pass *p, size_t i, int live, const struct ivs_s
     c->live = live;
     if (live)
         c->st = *st;
-    c->t_us = t_us ? t_us : now_real_us();
+    c->t_us = t_us ? t_us : clock_real_us();
     if (p->ready_head == p->ready_tail)
-        p->ready_since = now_mono();
+        p->ready_since = clock_mono();
     p->ready[p->ready_tail++] = i;
 }
 
@@ -599,7 +586,7 @@ static struct pass *pass_start(struct reconcile *r, const char *trigger)
     p->r = r;
     p->trigger = trigger;
     p->cls = strcmp(trigger, "timer") ? RATELIMIT_INTERACTIVE : RATELIMIT_BACKGROUND;
-    p->t0 = now_mono();
+    p->t0 = clock_mono();
     const char *v[] = {"true"};
     if (db_exec(r->a->db, "active_shows", 1, v, shows_loaded, p) < 0) {
         free(p);
@@ -874,8 +861,9 @@ static void check_got(const struct ivs_get_result *res, void *arg)
         return;
     }
     j->obs = json_object_new_array();
-    json_object_array_add(j->obs, observe_json(j->arn, res->outcome == IVS_OK, res->stream,
-                                               res->sent_at_us ? res->sent_at_us : now_real_us()));
+    json_object_array_add(j->obs,
+                          observe_json(j->arn, res->outcome == IVS_OK, res->stream,
+                                       res->sent_at_us ? res->sent_at_us : clock_real_us()));
     if (observe_apply(j->a, j->obs, check_applied, j) < 0) {
         json_object_put(j->obs);
         free(j);

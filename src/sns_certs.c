@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "sns_certs.h"
 
 #include <errno.h>
@@ -80,13 +81,6 @@ static void sns_certs_count(struct sns_certs *c, const char *name, const char *r
         return;
     snprintf(labels, sizeof(labels), "result=\"%s\"", result);
     metrics_inc(c->m, name, labels);
-}
-
-static double sns_certs_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 struct sns_certs *sns_certs_new(struct http_client *hc, const char *cert_dir, int max_entries,
@@ -321,7 +315,7 @@ X509 *sns_certs_lookup(struct sns_certs *c, const char *url, char *err, size_t e
 
 static struct sns_certs_neg *sns_certs_neg_find(struct sns_certs *c, const char *url)
 {
-    double now = sns_certs_now();
+    double now = clock_mono();
     for (int i = 0; i < c->n_neg; i++) {
         if (strcmp(c->neg[i].url, url) == 0)
             return c->neg[i].until > now ? &c->neg[i] : NULL;
@@ -332,7 +326,7 @@ static struct sns_certs_neg *sns_certs_neg_find(struct sns_certs *c, const char 
 static void sns_certs_neg_add(struct sns_certs *c, const char *url, const char *why, int transient)
 {
     struct sns_certs_neg *n = NULL;
-    double now = sns_certs_now();
+    double now = clock_mono();
     char *u = strdup(url), *e = strdup(why);
 
     if (!u || !e)

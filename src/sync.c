@@ -1,4 +1,5 @@
 /* sync: the old function's API - POST /functions/v1/sync-ivs-stream-status. */
+#include "clock.h"
 #include "sync.h"
 
 #include <ctype.h>
@@ -54,13 +55,6 @@ struct single {
     int has_viewers;
     struct single *next; /* in an apply_group */
 };
-
-static int64_t now_real_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 int sync_prepare(struct db *db)
 {
@@ -291,8 +285,9 @@ static void single_apply(struct single *s, const struct ivs_get_result *res)
     g->obs = json_object_new_array();
     if (!g->obs)
         goto fail;
-    json_object_array_add(g->obs, observe_json(s->channel, live, res->stream,
-                                               res->sent_at_us ? res->sent_at_us : now_real_us()));
+    json_object_array_add(g->obs,
+                          observe_json(s->channel, live, res->stream,
+                                       res->sent_at_us ? res->sent_at_us : clock_real_us()));
     if (observe_apply(a, g->obs, group_applied, g) < 0)
         goto fail;
     g->waiters = s;
