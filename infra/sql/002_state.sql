@@ -5,6 +5,15 @@
 -- one channel never interleave, on one replica or across several.
 
 -- plpgsql (not SQL-language) helpers: their plans are cached per connection.
+--
+-- Plans that cannot go bad as tables grow: each connection's plpgsql plans
+-- turn generic after five executions and are then kept for the connection's
+-- life. If that happens while ivs_sync.events is small (a fresh install, after
+-- a purge), a sequential scan looks cheapest and stays the plan while the table
+-- grows by thousands of rows a second. Every per-event statement here is a
+-- keyed lookup (primary key or an index on the channel), so the entry points
+-- run with enable_seqscan off: the index plan is chosen whatever the
+-- statistics said (a scan is still possible where no index exists).
 CREATE OR REPLACE FUNCTION ivs_sync._notify(p_id uuid) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -33,7 +42,8 @@ CREATE OR REPLACE FUNCTION ivs_sync._apply(
     p_viewers integer, p_health text, p_grace integer)
 RETURNS TABLE (show_id uuid, previous_status text, new_status text, changed boolean,
                viewer_count integer, result text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_seqscan = off AS $$
 DECLARE
     r record;
     live_in boolean := p_kind IN ('start', 'live');
@@ -154,48 +164,53 @@ $$;
 -- One EventBridge event: record it once (rule 9) and apply it, in one transaction.
 -- p_kind: start | end | health | check | other. Returns the outcome:
 -- applied | duplicate | stale | ignored | check.
+--
+-- One write per event row: the channel's lock is taken first, so a second
+-- delivery of the same event (same id, same channel) waits for the first one's
+-- commit and then finds its row; the row is inserted once, with its final
+-- outcome. Account-wide events (no channel) change no state: for them the
+-- insert's conflict alone decides 'duplicate'.
 CREATE OR REPLACE FUNCTION ivs_sync.ingest_event(
     p_event_id text, p_sns_message_id text, p_via text, p_channel text, p_account text,
     p_detail_type text, p_event_name text, p_kind text, p_stream text, p_time timestamptz,
     p_health text, p_grace integer)
 RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_seqscan = off AS $$
 DECLARE
     n_applied integer := 0;
     n_stale integer := 0;
     v_outcome text;
+    v_channel text := nullif(p_channel, '');
 BEGIN
-    INSERT INTO ivs_sync.events (event_id, sns_message_id, via, channel_arn, account, detail_type,
-                                 event_name, stream_id, event_time, outcome)
-    VALUES (p_event_id, p_sns_message_id, p_via, nullif(p_channel, ''), p_account, p_detail_type,
-            p_event_name, p_stream, p_time, 'pending')
-    ON CONFLICT (event_id) DO NOTHING;
-    IF NOT FOUND THEN
+    IF v_channel IS NOT NULL THEN
+        PERFORM ivs_sync._lock_channel(v_channel);
+    END IF;
+    IF EXISTS (SELECT 1 FROM ivs_sync.events e WHERE e.event_id = p_event_id) THEN
         RETURN 'duplicate';
     END IF;
-    IF p_kind IN ('start', 'end') THEN
+    IF p_kind IN ('start', 'end') AND v_channel IS NOT NULL THEN
         SELECT count(*) FILTER (WHERE a.result = 'applied'),
                count(*) FILTER (WHERE a.result = 'stale')
         INTO n_applied, n_stale
-        FROM ivs_sync._apply(p_channel, p_kind, p_stream, p_time, p_time, -1, NULL, p_grace) a;
+        FROM ivs_sync._apply(v_channel, p_kind, p_stream, p_time, p_time, -1, NULL, p_grace) a;
         v_outcome := CASE WHEN n_applied > 0 THEN 'applied'
                           WHEN n_stale > 0 THEN 'stale' ELSE 'ignored' END;
         IF v_outcome = 'ignored' AND p_kind = 'start' AND EXISTS (
-            SELECT 1 FROM ivs_sync.events e WHERE e.channel_arn = p_channel
+            SELECT 1 FROM ivs_sync.events e WHERE e.channel_arn = v_channel
               AND e.stream_id = p_stream AND e.event_name = 'Stream End') THEN
             v_outcome := 'stale'; -- a stream that has ended stays ended
         END IF;
-    ELSIF p_kind = 'health' THEN
-        PERFORM ivs_sync._lock_channel(p_channel);
+    ELSIF p_kind = 'health' AND v_channel IS NOT NULL THEN
         UPDATE public.shows s SET stream_health = p_health
-        WHERE s.ivs_channel_arn = p_channel AND s.is_streaming
+        WHERE s.ivs_channel_arn = v_channel AND s.is_streaming
           AND s.stream_health IS DISTINCT FROM p_health;
         GET DIAGNOSTICS n_applied = ROW_COUNT;
         v_outcome := CASE WHEN n_applied > 0 THEN 'applied' ELSE 'ignored' END;
-    ELSIF p_kind = 'check' THEN
+    ELSIF p_kind = 'check' AND v_channel IS NOT NULL THEN
         INSERT INTO ivs_sync.pending_checks (channel_arn, reason)
-        SELECT p_channel, p_event_name
-        WHERE EXISTS (SELECT 1 FROM public.shows s WHERE s.ivs_channel_arn = p_channel)
+        SELECT v_channel, p_event_name
+        WHERE EXISTS (SELECT 1 FROM public.shows s WHERE s.ivs_channel_arn = v_channel)
         ON CONFLICT (channel_arn) DO UPDATE SET reason = EXCLUDED.reason, requested_at = now();
         GET DIAGNOSTICS n_applied = ROW_COUNT;
         v_outcome := CASE WHEN n_applied > 0 THEN 'check' ELSE 'ignored' END;
@@ -203,8 +218,19 @@ BEGIN
     ELSE
         v_outcome := 'ignored';
     END IF;
-    UPDATE ivs_sync.events SET outcome = v_outcome, shows_changed = n_applied
-    WHERE event_id = p_event_id;
+    INSERT INTO ivs_sync.events (event_id, sns_message_id, via, channel_arn, account, detail_type,
+                                 event_name, stream_id, event_time, outcome, shows_changed)
+    VALUES (p_event_id, p_sns_message_id, p_via, v_channel, p_account, p_detail_type,
+            p_event_name, p_stream, p_time, v_outcome, n_applied)
+    ON CONFLICT (event_id) DO NOTHING;
+    IF NOT FOUND THEN
+        -- only possible without a channel lock, i.e. for an event that changed nothing
+        IF v_outcome IN ('applied', 'check') THEN
+            RAISE EXCEPTION 'ivs_sync: event % was recorded concurrently', p_event_id
+                USING ERRCODE = 'serialization_failure';
+        END IF;
+        RETURN 'duplicate';
+    END IF;
     RETURN v_outcome;
 END;
 $$;
@@ -214,7 +240,8 @@ $$;
 CREATE OR REPLACE FUNCTION ivs_sync.apply_observations(p_obs jsonb, p_grace integer)
 RETURNS TABLE (channel_arn text, show_id uuid, previous_status text, new_status text,
                changed boolean, viewer_count integer, result text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_seqscan = off AS $$
 DECLARE
     o record;
 BEGIN
@@ -237,7 +264,8 @@ $$;
 -- Shows whose grace period is over become 'ended' (unless live again).
 CREATE OR REPLACE FUNCTION ivs_sync.expire_grace(p_limit integer DEFAULT 100)
 RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_seqscan = off AS $$
 DECLARE
     p record;
     n integer := 0;

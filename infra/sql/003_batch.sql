@@ -20,7 +20,8 @@
 -- caller answers 503 or retries the events one by one).
 CREATE OR REPLACE FUNCTION ivs_sync.ingest_events(p_events jsonb, p_grace integer)
 RETURNS TABLE (ord integer, outcome text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_seqscan = off AS $$
 DECLARE
     e record;
     outs text[] := '{}';
