@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -129,6 +130,54 @@ static const struct opt opts[] = {
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+/* Secrets that may also come from <NAME>_FILE or $CREDENTIALS_DIRECTORY/<NAME>. */
+static const char *const file_secrets[] = {"SERVICE_ROLE_KEY",  "JWT_SECRET",
+                                           "EVENTBRIDGE_TOKEN", "AWS_SECRET_ACCESS_KEY",
+                                           "AWS_SESSION_TOKEN", "DATABASE_URL"};
+#define SECRET_FILE_MAX (64 * 1024)
+
+static int accepts_file(const struct opt *o)
+{
+    for (size_t i = 0; i < sizeof(file_secrets) / sizeof(file_secrets[0]); i++)
+        if (!strcmp(o->name, file_secrets[i]))
+            return 1;
+    return 0;
+}
+
+/* The content of a secret file, one trailing newline (LF or CRLF) stripped.
+ * NULL with a message in err when it cannot be read, is too large or empty. */
+static char *read_secret_file(const char *name, const char *where, const char *path, FILE *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(err, "%s: cannot read %s %s: %s\n", name, where, path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(SECRET_FILE_MAX + 1);
+    size_t n = buf ? fread(buf, 1, SECRET_FILE_MAX + 1, f) : 0;
+    int bad = !buf || ferror(f);
+    fclose(f);
+    if (bad || n > SECRET_FILE_MAX) {
+        fprintf(err, "%s: cannot read %s %s: %s\n", name, where, path,
+                bad ? "read error" : "larger than 64 KiB");
+        free(buf);
+        return NULL;
+    }
+    if (n > 0 && buf[n - 1] == '\n') {
+        n--;
+        if (n > 0 && buf[n - 1] == '\r')
+            n--;
+    }
+    buf[n] = '\0';
+    if (n == 0 || memchr(buf, '\0', n)) {
+        fprintf(err, "%s: %s %s is %s\n", name, where, path, n ? "binary" : "empty");
+        memset(buf, 0, n);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
 
 static void flag_name(const char *name, char *out, size_t outlen)
 {
@@ -355,18 +404,69 @@ static void print_version(FILE *out)
     fprintf(out, "ivs-syncd %s (%s)\n", IVS_VERSION, IVS_GIT_REV);
 }
 
+/* A secret from <NAME>_FILE or $CREDENTIALS_DIRECTORY/<NAME>, if one is set
+ * there; *where names the place ("" when none). 0 = none or set, -1 = error. */
+static int load_secret_file(struct config *cfg, const struct opt *o, const char *env_src,
+                            char *where, size_t wherelen, FILE *err)
+{
+    char fname[96], cpath[4096];
+    where[0] = '\0';
+    snprintf(fname, sizeof(fname), "%s_FILE", o->name);
+    const char *fpath = getenv(fname);
+    const char *cdir = getenv("CREDENTIALS_DIRECTORY");
+    int in_cdir = 0;
+    if (cdir && *cdir) {
+        snprintf(cpath, sizeof(cpath), "%s/%s", cdir, o->name);
+        in_cdir = access(cpath, F_OK) == 0;
+    }
+    const char *places[3] = {env_src, fpath && *fpath ? fname : NULL,
+                             in_cdir ? "$CREDENTIALS_DIRECTORY" : NULL};
+    const char *first = NULL;
+    for (int i = 0; i < 3; i++) {
+        if (!places[i])
+            continue;
+        if (first) {
+            fprintf(err, "%s: set in both %s and %s; give a secret in one place only\n", o->name,
+                    first, places[i]);
+            return -1;
+        }
+        first = places[i];
+    }
+    const char *path = places[1] ? fpath : places[2] ? cpath : NULL;
+    if (!path)
+        return 0;
+    char *v = read_secret_file(o->name, places[1] ? fname : "credential", path, err);
+    if (!v)
+        return -1;
+    int r = opt_set(cfg, o, v, err);
+    memset(v, 0, strlen(v));
+    free(v);
+    snprintf(where, wherelen, "%s", places[1] ? fname : "$CREDENTIALS_DIRECTORY");
+    return r;
+}
+
 int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
 {
     memset(cfg, 0, sizeof(*cfg));
+    char from_file[NOPTS][96]; /* where a file secret came from, "" = not from a file */
+    const char *from_env[NOPTS];
     for (size_t i = 0; i < NOPTS; i++)
         if (opts[i].def && opt_set(cfg, &opts[i], opts[i].def, err) < 0)
             return -1;
     for (size_t i = 0; i < NOPTS; i++) {
         const char *v = getenv(opts[i].name);
-        if ((!v || !*v) && opts[i].alt)
+        const char *src = opts[i].name;
+        if ((!v || !*v) && opts[i].alt) {
             v = getenv(opts[i].alt);
+            src = opts[i].alt;
+        }
+        from_env[i] = v && *v ? src : NULL;
+        from_file[i][0] = '\0';
         if (v && (*v || opts[i].type == T_STR || opts[i].type == T_SECRET) &&
             opt_set(cfg, &opts[i], v, err) < 0)
+            return -1;
+        if (accepts_file(&opts[i]) && load_secret_file(cfg, &opts[i], from_env[i], from_file[i],
+                                                       sizeof(from_file[i]), err) < 0)
             return -1;
     }
     int kept = 1, rest = 0;
@@ -395,6 +495,19 @@ int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
         if (!o) {
             argv[kept++] = argv[i]; /* command-specific (e.g. --once); the command decides */
             continue;
+        }
+        if (accepts_file(o)) {
+            size_t k = (size_t)(o - opts);
+            const char *other = from_file[k][0] ? from_file[k] : from_env[k];
+            if (other) {
+                fprintf(err, "%s: set in both --%.*s and %s; give a secret in one place only\n",
+                        o->name, (int)nl, name, other);
+                return -1;
+            }
+            fprintf(err,
+                    "warning: %s given as --%.*s is visible to other users in the process list; "
+                    "use %s_FILE, $CREDENTIALS_DIRECTORY or the environment\n",
+                    o->name, (int)nl, name, o->name);
         }
         const char *v;
         if (eq) {
@@ -464,6 +577,9 @@ void config_print_help(FILE *out)
         fprintf(out, "  %-40s --%s\n      %s", opts[i].name, fn, opts[i].help);
         if (opts[i].alt)
             fprintf(out, " (also read from %s)", opts[i].alt);
+        if (accepts_file(&opts[i]))
+            fprintf(out, "; or from %s_FILE or $CREDENTIALS_DIRECTORY/%s", opts[i].name,
+                    opts[i].name);
         fprintf(out, " [default: %s]\n",
                 opts[i].def ? (*opts[i].def ? opts[i].def : "empty") : "unset");
     }
@@ -480,6 +596,9 @@ void config_print_markdown(FILE *out)
         fprintf(out, "| `%s` | `--%s` | %s%s%s | %s", opts[i].name, fn, q, d, q, opts[i].help);
         if (opts[i].alt)
             fprintf(out, "; also read from `%s`", opts[i].alt);
+        if (accepts_file(&opts[i]))
+            fprintf(out, "; also from `%s_FILE` or `$CREDENTIALS_DIRECTORY/%s`", opts[i].name,
+                    opts[i].name);
         fprintf(out, " |\n");
     }
 }
