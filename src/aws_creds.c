@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "http_client.h"
+#include "iso8601.h"
 #include "log.h"
 
 #define ECS_HOST           "http://169.254.170.2"
@@ -81,82 +82,10 @@ static int nonempty(const char *s)
 
 /* ---- pure helpers ---- */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
+/* RFC 3339 (iso8601 ISO8601_RFC3339): offsets, 't'/'z', a leap second. */
 int aws_creds_parse_time(const char *s, int64_t *out_us)
 {
-    int Y, M, D, h, m, sec;
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (!s || strlen(s) < 20)
-        return -1;
-    if (digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
-        digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) ||
-        s[13] != ':' || digits(s + 14, 2, &m) || s[16] != ':' || digits(s + 17, 2, &sec))
-        return -1;
-    if (M < 1 || M > 12 || D < 1 || h > 23 || m > 59 || sec > 60)
-        return -1;
-    int leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
-    int dim = mdays[M - 1] + (M == 2 && leap);
-    if (D > dim)
-        return -1;
-    if (sec == 60)
-        sec = 59; /* leap second: clamp */
-    const char *p = s + 19;
-    int64_t frac_us = 0;
-    if (*p == '.') {
-        p++;
-        int nd = 0;
-        int64_t scale = 100000;
-        while (isdigit((unsigned char)*p)) {
-            if (nd < 6) {
-                frac_us += (*p - '0') * scale;
-                scale /= 10;
-            }
-            nd++;
-            p++;
-        }
-        if (nd == 0 || nd > 12)
-            return -1;
-    }
-    int64_t off_s = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om;
-        int sign = *p == '-' ? -1 : 1;
-        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59)
-            return -1;
-        off_s = sign * (oh * 3600 + om * 60);
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (*p)
-        return -1;
-    int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
-    int64_t t = days * 86400 + h * 3600 + m * 60 + sec - off_s;
-    *out_us = t * 1000000 + frac_us;
-    return 0;
+    return s ? iso8601_parse(s, strlen(s), ISO8601_RFC3339, out_us) : -1;
 }
 
 static int is_allowed_http_host(const char *host)

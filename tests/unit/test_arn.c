@@ -154,6 +154,35 @@ TEST(null_and_long)
     CHECK(parses(buf));
 }
 
+static int region(const char *s)
+{
+    return aws_region_valid(s, strlen(s));
+}
+
+TEST(regions)
+{
+    CHECK_EQ_INT(region("us-east-1"), 1);
+    CHECK_EQ_INT(region("us-gov-west-1"), 1);
+    CHECK_EQ_INT(region("cn-north-1"), 1);
+    CHECK_EQ_INT(region("ap-southeast-12"), 1);
+    CHECK_EQ_INT(region("eu-central-1"), 1);
+    CHECK_EQ_INT(region(""), 0);
+    CHECK_EQ_INT(region("us-east"), 0);
+    CHECK_EQ_INT(region("us-east-123"), 0);
+    CHECK_EQ_INT(region("us-1"), 0);
+    CHECK_EQ_INT(region("US-east-1"), 0);
+    CHECK_EQ_INT(region("u-east-1"), 0);
+    CHECK_EQ_INT(region("use-east-1"), 0);
+    CHECK_EQ_INT(region("us--east-1"), 0);
+    CHECK_EQ_INT(region("us-east-1-"), 0);
+    CHECK_EQ_INT(region("us-east-1a"), 0);
+    CHECK_EQ_INT(region("us-east_1"), 0);
+    CHECK_EQ_INT(region("us-eastxxxxxxxxxxxxxxxxxxxxxxx-1"), 0); /* 32 bytes */
+    CHECK_EQ_INT(region("us-eastxxxxxxxxxxxxxxxxxxxxxx-1"), 1);  /* 31 bytes */
+    CHECK_EQ_INT(aws_region_valid("us-east-1", 7), 0);           /* the length bounds it */
+    CHECK_EQ_INT(aws_region_valid(NULL, 9), 0);
+}
+
 int main(void)
 {
     RUN(good_standard);
@@ -161,5 +190,6 @@ int main(void)
     RUN(good_max_id);
     RUN(hostile);
     RUN(null_and_long);
+    RUN(regions);
     T_END("arn");
 }
