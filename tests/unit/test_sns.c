@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "cmd_sns.h"
 #include "sns.h"
 #include "t.h"
 
@@ -157,24 +158,24 @@ TEST(real_offline)
         size_t n = 0;
         char *body = t_read_file(real_path(real_msgs[i]), &n);
         REQUIRE(body != NULL);
-        int rc = sns_verify_offline(body, n, dir, 1, why, sizeof(why));
+        int rc = cmd_sns_verify_offline(body, n, dir, 1, why, sizeof(why));
         if (rc)
             fprintf(stderr, "  %s: %s\n", real_msgs[i], why);
         CHECK(rc == 0);
         CHECK(strncmp(why, "valid: ", 7) == 0);
         struct sns_message m;
         REQUIRE(parse_file(real_msgs[i], &m) == 0);
-        rc = sns_verify_offline(body, n, dir, 2, why, sizeof(why));
+        rc = cmd_sns_verify_offline(body, n, dir, 2, why, sizeof(why));
         CHECK(rc == (m.signature_version == 2 ? 0 : -1));
         if (m.signature_version == 1)
             CHECK(strstr(why, "SignatureVersion 1 below") != NULL);
-        CHECK(sns_verify_offline(body, n, "/nonexistent-dir", 1, why, sizeof(why)) == -1);
+        CHECK(cmd_sns_verify_offline(body, n, "/nonexistent-dir", 1, why, sizeof(why)) == -1);
         CHECK(strncmp(why, "invalid: certificate cannot open", 32) == 0);
-        CHECK(sns_verify_offline(body, n, NULL, 1, why, sizeof(why)) == -1);
+        CHECK(cmd_sns_verify_offline(body, n, NULL, 1, why, sizeof(why)) == -1);
         sns_message_free(&m);
         free(body);
     }
-    CHECK(sns_verify_offline("{}", 2, dir, 1, why, sizeof(why)) == -1);
+    CHECK(cmd_sns_verify_offline("{}", 2, dir, 1, why, sizeof(why)) == -1);
     CHECK_STR(why, "invalid: Type: missing");
 }
 
@@ -266,13 +267,13 @@ TEST(flipped_raw_body_fails)
     char *p = strstr(body, "My message subject");
     REQUIRE(p != NULL);
     p[0] = 'm';
-    CHECK(sns_verify_offline(body, n, dir, 1, why, sizeof(why)) == -1);
+    CHECK(cmd_sns_verify_offline(body, n, dir, 1, why, sizeof(why)) == -1);
     CHECK_STR(why, "invalid: signature does not match");
     p[0] = 'M';
     p = strstr(body, "sns.us-west-2.amazonaws.com/Simple");
     REQUIRE(p != NULL);
     memcpy(p, "sms", 3);
-    CHECK(sns_verify_offline(body, n, dir, 1, why, sizeof(why)) == -1);
+    CHECK(cmd_sns_verify_offline(body, n, dir, 1, why, sizeof(why)) == -1);
     CHECK(strstr(why, "SigningCertURL: host not an SNS host") != NULL);
     free(body);
 }
@@ -749,11 +750,11 @@ TEST(self_signed_verify_v1_v2)
             memcpy(kv2, kv, sizeof(kv));
             kv2[13] = m.signature;
             body = envelope(kv2, &n);
-            int rc = sns_verify_offline(body, n, dir, 1, why, sizeof(why));
+            int rc = cmd_sns_verify_offline(body, n, dir, 1, why, sizeof(why));
             if (rc)
                 fprintf(stderr, "  offline v%d %s: %s\n", v, tn, why);
             CHECK(rc == 0);
-            CHECK(sns_verify_offline(body, n, dir, 2, why, sizeof(why)) == (v == 2 ? 0 : -1));
+            CHECK(cmd_sns_verify_offline(body, n, dir, 2, why, sizeof(why)) == (v == 2 ? 0 : -1));
             free(body);
             sns_message_free(&m);
 
