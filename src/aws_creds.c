@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "config.h"
+#include "errbuf.h"
 #include "http_client.h"
 #include "iso8601.h"
 #include "log.h"
@@ -33,7 +35,7 @@ enum source { SRC_NONE, SRC_ENV, SRC_CONTAINER };
 struct aws_creds_waiter {
     aws_creds_ready_cb cb;
     void *arg;
-    struct aws_creds_waiter *next;
+    TAILQ_ENTRY(aws_creds_waiter) link;
 };
 
 struct aws_creds {
@@ -54,7 +56,7 @@ struct aws_creds {
 
     struct event *timer;  /* next fetch */
     struct event *notify; /* runs waiters */
-    struct aws_creds_waiter *waiters, *waiters_tail;
+    TAILQ_HEAD(, aws_creds_waiter) waiters;
 };
 
 static void wipe(void *p, size_t n)
@@ -123,13 +125,13 @@ int aws_creds_check_full_uri(const char *uri, char *err, size_t errlen)
     char *scheme = NULL, *host = NULL;
     CURLU *u = curl_url();
     if (!u) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     if (!uri || curl_url_set(u, CURLUPART_URL, uri, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        snprintf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: not a valid URL");
+        errbuf_set(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: not a valid URL");
         goto done;
     }
     if (strcasecmp(scheme, "https") == 0) {
@@ -138,12 +140,12 @@ int aws_creds_check_full_uri(const char *uri, char *err, size_t errlen)
         if (is_allowed_http_host(host))
             rc = 0;
         else
-            snprintf(err, errlen,
-                     "AWS_CONTAINER_CREDENTIALS_FULL_URI: http only to a loopback or "
-                     "ECS/EKS host, not %s",
-                     host);
+            errbuf_set(err, errlen,
+                       "AWS_CONTAINER_CREDENTIALS_FULL_URI: http only to a loopback or "
+                       "ECS/EKS host, not %s",
+                       host);
     } else {
-        snprintf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: scheme must be https or http");
+        errbuf_set(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: scheme must be https or http");
     }
 done:
     curl_free(scheme);
@@ -158,28 +160,28 @@ static int copy_field(json_object *o, const char *key, char *dst, size_t cap, in
     json_object *v;
     if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null)) {
         if (required) {
-            snprintf(err, errlen, "credentials answer: %s missing", key);
+            errbuf_set(err, errlen, "credentials answer: %s missing", key);
             return -1;
         }
         dst[0] = '\0';
         return 0;
     }
     if (!json_object_is_type(v, json_type_string)) {
-        snprintf(err, errlen, "credentials answer: %s is not a string", key);
+        errbuf_set(err, errlen, "credentials answer: %s is not a string", key);
         return -1;
     }
     const char *s = json_object_get_string(v);
     size_t n = (size_t)json_object_get_string_len(v);
     if (n >= cap) {
-        snprintf(err, errlen, "credentials answer: %s too long", key);
+        errbuf_set(err, errlen, "credentials answer: %s too long", key);
         return -1;
     }
     if (required && n == 0) {
-        snprintf(err, errlen, "credentials answer: %s empty", key);
+        errbuf_set(err, errlen, "credentials answer: %s empty", key);
         return -1;
     }
     if (memchr(s, '\0', n)) {
-        snprintf(err, errlen, "credentials answer: %s has a NUL byte", key);
+        errbuf_set(err, errlen, "credentials answer: %s has a NUL byte", key);
         return -1;
     }
     memcpy(dst, s, n);
@@ -195,18 +197,18 @@ int aws_creds_parse_json(const char *body, size_t len, struct aws_credentials *o
     memset(out, 0, sizeof(*out));
     json_tokener *tok = json_tokener_new_ex(16);
     if (!tok) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     if (body && len <= INT32_MAX)
         root = json_tokener_parse_ex(tok, body, (int)len);
     if (!root || json_tokener_get_error(tok) != json_tokener_success ||
         json_tokener_get_parse_end(tok) < len) {
-        snprintf(err, errlen, "credentials answer: invalid JSON");
+        errbuf_set(err, errlen, "credentials answer: invalid JSON");
         goto done;
     }
     if (!json_object_is_type(root, json_type_object)) {
-        snprintf(err, errlen, "credentials answer: not a JSON object");
+        errbuf_set(err, errlen, "credentials answer: not a JSON object");
         goto done;
     }
     if (copy_field(root, "AccessKeyId", out->access_key_id, sizeof(out->access_key_id), 1, err,
@@ -220,7 +222,7 @@ int aws_creds_parse_json(const char *body, size_t len, struct aws_credentials *o
         !json_object_is_type(v, json_type_null)) {
         if (!json_object_is_type(v, json_type_string) ||
             aws_creds_parse_time(json_object_get_string(v), &out->expiration_us) != 0) {
-            snprintf(err, errlen, "credentials answer: Expiration is not an ISO 8601 time");
+            errbuf_set(err, errlen, "credentials answer: Expiration is not an ISO 8601 time");
             goto done;
         }
     }
@@ -308,7 +310,7 @@ static void schedule(struct aws_creds *c, int64_t delay_us)
 
 static void kick_waiters(struct aws_creds *c)
 {
-    if (c->waiters && aws_creds_state(c) != AWS_CREDS_LOADING)
+    if (!TAILQ_EMPTY(&c->waiters) && aws_creds_state(c) != AWS_CREDS_LOADING)
         event_active(c->notify, 0, 0);
 }
 
@@ -317,11 +319,9 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct aws_creds *c = arg;
-    while (c->waiters && aws_creds_state(c) != AWS_CREDS_LOADING) {
-        struct aws_creds_waiter *w = c->waiters;
-        c->waiters = w->next;
-        if (!c->waiters)
-            c->waiters_tail = NULL;
+    struct aws_creds_waiter *w;
+    while ((w = TAILQ_FIRST(&c->waiters)) && aws_creds_state(c) != AWS_CREDS_LOADING) {
+        TAILQ_REMOVE(&c->waiters, w, link);
         int ok = aws_creds_state(c) == AWS_CREDS_READY;
         aws_creds_ready_cb cb = w->cb;
         void *warg = w->arg;
@@ -504,15 +504,16 @@ struct aws_creds *aws_creds_new(struct event_base *base, struct http_client *hc,
 {
     struct aws_creds *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
+    TAILQ_INIT(&c->waiters);
     c->base = base;
     c->hc = hc;
     c->timer = evtimer_new(base, timer_cb, c);
     c->notify = event_new(base, -1, 0, notify_cb, c);
     if (!c->timer || !c->notify) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         goto fail;
     }
 
@@ -520,15 +521,15 @@ struct aws_creds *aws_creds_new(struct event_base *base, struct http_client *hc,
     int have_secret = nonempty(cfg->aws_secret_access_key);
     if (have_id || have_secret) {
         if (!have_id || !have_secret) {
-            snprintf(err, errlen, "%s is set but %s is not",
-                     have_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                     have_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+            errbuf_set(err, errlen, "%s is set but %s is not",
+                       have_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                       have_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
             goto fail;
         }
         size_t tl = nonempty(cfg->aws_session_token) ? strlen(cfg->aws_session_token) : 0;
         if (strlen(cfg->aws_access_key_id) > AWS_CREDS_KEY_MAX ||
             strlen(cfg->aws_secret_access_key) > AWS_CREDS_SECRET_MAX || tl > AWS_CREDS_TOKEN_MAX) {
-            snprintf(err, errlen, "AWS credentials from the environment are too long");
+            errbuf_set(err, errlen, "AWS credentials from the environment are too long");
             goto fail;
         }
         memcpy(c->cur.access_key_id, cfg->aws_access_key_id, strlen(cfg->aws_access_key_id));
@@ -546,13 +547,13 @@ struct aws_creds *aws_creds_new(struct event_base *base, struct http_client *hc,
     const char *full = cfg->aws_container_credentials_full_uri;
     if (nonempty(rel)) {
         if (rel[0] != '/') {
-            snprintf(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with /");
+            errbuf_set(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with /");
             goto fail;
         }
         size_t n = sizeof(ECS_HOST) + strlen(rel);
         c->url = malloc(n);
         if (!c->url) {
-            snprintf(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             goto fail;
         }
         snprintf(c->url, n, "%s%s", ECS_HOST, rel);
@@ -561,7 +562,7 @@ struct aws_creds *aws_creds_new(struct event_base *base, struct http_client *hc,
             goto fail;
         c->url = dupstr(full);
         if (!c->url) {
-            snprintf(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             goto fail;
         }
     } else {
@@ -569,25 +570,25 @@ struct aws_creds *aws_creds_new(struct event_base *base, struct http_client *hc,
         return c;
     }
     if (!hc) {
-        snprintf(err, errlen, "container credentials need an HTTP client");
+        errbuf_set(err, errlen, "container credentials need an HTTP client");
         goto fail;
     }
     c->source = SRC_CONTAINER;
     if (nonempty(cfg->aws_container_authorization_token_file)) {
         c->auth_token_file = dupstr(cfg->aws_container_authorization_token_file);
         if (!c->auth_token_file) {
-            snprintf(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             goto fail;
         }
     } else if (nonempty(cfg->aws_container_authorization_token)) {
         const char *t = cfg->aws_container_authorization_token;
         if (strchr(t, '\r') || strchr(t, '\n')) {
-            snprintf(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN: contains a line break");
+            errbuf_set(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN: contains a line break");
             goto fail;
         }
         c->auth_token = dupstr(t);
         if (!c->auth_token) {
-            snprintf(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             goto fail;
         }
     }
@@ -604,9 +605,9 @@ void aws_creds_free(struct aws_creds *c)
         return;
     if (c->fetching && c->hc)
         http_client_cancel(c->hc, c);
-    while (c->waiters) {
-        struct aws_creds_waiter *w = c->waiters;
-        c->waiters = w->next;
+    struct aws_creds_waiter *w;
+    while ((w = TAILQ_FIRST(&c->waiters))) {
+        TAILQ_REMOVE(&c->waiters, w, link);
         free(w);
     }
     if (c->timer)
@@ -632,11 +633,7 @@ struct aws_creds_waiter *aws_creds_on_ready(struct aws_creds *c, aws_creds_ready
         return NULL;
     w->cb = cb;
     w->arg = arg;
-    if (c->waiters_tail)
-        c->waiters_tail->next = w;
-    else
-        c->waiters = w;
-    c->waiters_tail = w;
+    TAILQ_INSERT_TAIL(&c->waiters, w, link);
     kick_waiters(c);
     return w;
 }
@@ -645,15 +642,13 @@ void aws_creds_cancel(struct aws_creds *c, struct aws_creds_waiter *w)
 {
     if (!c || !w)
         return;
-    struct aws_creds_waiter **pp = &c->waiters, *prev = NULL;
-    while (*pp && *pp != w) {
-        prev = *pp;
-        pp = &(*pp)->next;
+    struct aws_creds_waiter *x;
+    TAILQ_FOREACH(x, &c->waiters, link)
+    {
+        if (x == w) { /* only a waiter still queued */
+            TAILQ_REMOVE(&c->waiters, w, link);
+            free(w);
+            return;
+        }
     }
-    if (!*pp)
-        return;
-    *pp = w->next;
-    if (c->waiters_tail == w)
-        c->waiters_tail = prev;
-    free(w);
 }
