@@ -18,6 +18,7 @@
 #include "errbuf.h"
 #include "http_client.h"
 #include "iso8601.h"
+#include "jsonx.h"
 #include "log.h"
 
 #define ECS_HOST           "http://169.254.170.2"
@@ -157,8 +158,10 @@ done:
 static int copy_field(json_object *o, const char *key, char *dst, size_t cap, int required,
                       char *err, size_t errlen)
 {
-    json_object *v;
-    if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null)) {
+    const char *s = NULL;
+    size_t n = 0;
+    enum jsonx_member r = jsonx_get_string(o, key, &s, &n);
+    if (r == JSONX_MEMBER_ABSENT || r == JSONX_MEMBER_NULL) {
         if (required) {
             errbuf_set(err, errlen, "credentials answer: %s missing", key);
             return -1;
@@ -166,12 +169,10 @@ static int copy_field(json_object *o, const char *key, char *dst, size_t cap, in
         dst[0] = '\0';
         return 0;
     }
-    if (!json_object_is_type(v, json_type_string)) {
+    if (r == JSONX_MEMBER_NOT_STRING) {
         errbuf_set(err, errlen, "credentials answer: %s is not a string", key);
         return -1;
     }
-    const char *s = json_object_get_string(v);
-    size_t n = (size_t)json_object_get_string_len(v);
     if (n >= cap) {
         errbuf_set(err, errlen, "credentials answer: %s too long", key);
         return -1;
@@ -180,7 +181,7 @@ static int copy_field(json_object *o, const char *key, char *dst, size_t cap, in
         errbuf_set(err, errlen, "credentials answer: %s empty", key);
         return -1;
     }
-    if (memchr(s, '\0', n)) {
+    if (r == JSONX_MEMBER_NUL) {
         errbuf_set(err, errlen, "credentials answer: %s has a NUL byte", key);
         return -1;
     }
@@ -195,21 +196,18 @@ int aws_creds_parse_json(const char *body, size_t len, struct aws_credentials *o
     int rc = -1;
     json_object *root = NULL;
     memset(out, 0, sizeof(*out));
-    json_tokener *tok = json_tokener_new_ex(16);
-    if (!tok) {
+    enum jsonx_error je = body ? jsonx_parse_object(body, len, 16, &root) : JSONX_EMPTY;
+    if (je == JSONX_NOMEM) {
         errbuf_set(err, errlen, "out of memory");
         return -1;
     }
-    if (body && len <= INT32_MAX)
-        root = json_tokener_parse_ex(tok, body, (int)len);
-    if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-        json_tokener_get_parse_end(tok) < len) {
-        errbuf_set(err, errlen, "credentials answer: invalid JSON");
-        goto done;
-    }
-    if (!json_object_is_type(root, json_type_object)) {
+    if (je == JSONX_NOT_OBJECT) {
         errbuf_set(err, errlen, "credentials answer: not a JSON object");
-        goto done;
+        return -1;
+    }
+    if (je != JSONX_OK) {
+        errbuf_set(err, errlen, "credentials answer: invalid JSON");
+        return -1;
     }
     if (copy_field(root, "AccessKeyId", out->access_key_id, sizeof(out->access_key_id), 1, err,
                    errlen) ||
@@ -217,21 +215,20 @@ int aws_creds_parse_json(const char *body, size_t len, struct aws_credentials *o
                    1, err, errlen) ||
         copy_field(root, "Token", out->session_token, sizeof(out->session_token), 0, err, errlen))
         goto done;
-    json_object *v;
-    if (json_object_object_get_ex(root, "Expiration", &v) &&
-        !json_object_is_type(v, json_type_null)) {
-        if (!json_object_is_type(v, json_type_string) ||
-            aws_creds_parse_time(json_object_get_string(v), &out->expiration_us) != 0) {
-            errbuf_set(err, errlen, "credentials answer: Expiration is not an ISO 8601 time");
-            goto done;
-        }
+    const char *exp = NULL;
+    size_t expn = 0;
+    enum jsonx_member r = jsonx_get_string(root, "Expiration", &exp, &expn);
+    if (r != JSONX_MEMBER_ABSENT && r != JSONX_MEMBER_NULL &&
+        (r != JSONX_MEMBER_STRING ||
+         iso8601_parse(exp, expn, ISO8601_RFC3339, &out->expiration_us) != 0)) {
+        errbuf_set(err, errlen, "credentials answer: Expiration is not an ISO 8601 time");
+        goto done;
     }
     rc = 0;
 done:
     if (rc != 0)
         wipe(out, sizeof(*out));
     json_object_put(root);
-    json_tokener_free(tok);
     return rc;
 }
 

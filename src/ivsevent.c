@@ -23,16 +23,7 @@ static int is_digit(char c)
  */
 static int get_string(struct json_object *o, const char *key, const char **s, size_t *n)
 {
-    struct json_object *v;
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return -1;
-    int l = json_object_get_string_len(v);
-    const char *p = json_object_get_string(v);
-    if (l < 0 || !p || memchr(p, '\0', (size_t)l))
-        return -1;
-    *s = p;
-    *n = (size_t)l;
-    return 0;
+    return jsonx_get_string(o, key, s, n) == JSONX_MEMBER_STRING ? 0 : -1;
 }
 
 /* ASCII in [lo, 0x7e], length 1..max */

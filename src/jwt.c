@@ -32,19 +32,22 @@ static struct json_object *parse_object(const unsigned char *buf, size_t n)
  */
 static int opt_string(struct json_object *o, const char *key, char *dst, size_t cap)
 {
-    struct json_object *v;
+    const char *s = NULL;
+    size_t n = 0;
     dst[0] = '\0';
-    if (!json_object_object_get_ex(o, key, &v) || v == NULL)
+    switch (jsonx_get_string(o, key, &s, &n)) {
+    case JSONX_MEMBER_ABSENT:
+    case JSONX_MEMBER_NULL:
         return 0;
-    if (!json_object_is_type(v, json_type_string))
+    case JSONX_MEMBER_STRING:
+        if (n >= cap)
+            return -1;
+        memcpy(dst, s, n);
+        dst[n] = '\0';
+        return 0;
+    default:
         return -1;
-    const char *s = json_object_get_string(v);
-    int n = json_object_get_string_len(v);
-    if (n < 0 || (size_t)n >= cap || memchr(s, '\0', (size_t)n))
-        return -1;
-    memcpy(dst, s, (size_t)n);
-    dst[n] = '\0';
-    return 0;
+    }
 }
 
 /* Optional numeric member: absent -> 0 (*has = 0); finite number -> 0; else -1. */
