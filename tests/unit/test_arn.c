@@ -113,7 +113,7 @@ TEST(hostile)
         int rc = arn_parse_channel(bad[i], &c, err, sizeof(err));
         if (rc == 0)
             fprintf(stderr, "  accepted: \"%s\"\n", bad[i]);
-        CHECK(rc == -1);
+        CHECK_EQ_INT(rc, -1);
         CHECK(err[0] != '\0');
         CHECK(c.arn[0] == '\0' && c.id[0] == '\0' && c.region[0] == '\0');
     }
@@ -123,7 +123,7 @@ TEST(null_and_long)
 {
     struct arn_channel c;
     char err[128] = "";
-    CHECK(arn_parse_channel(NULL, &c, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(arn_parse_channel(NULL, &c, err, sizeof(err)), -1);
     CHECK(err[0] != '\0');
     CHECK(arn_parse_channel("arn:aws:ivs:us-east-1:123456789012:channel/a", NULL, err,
                             sizeof(err)) == -1);
@@ -131,7 +131,7 @@ TEST(null_and_long)
     CHECK(arn_parse_channel("bad", &c, NULL, 0) == -1);
     char tiny[4];
     CHECK(arn_parse_channel("bad", &c, tiny, sizeof(tiny)) == -1);
-    CHECK(strlen(tiny) == 3);
+    CHECK_EQ_SIZE(strlen(tiny), 3);
 
     /* a huge string: rejected without reading all of it */
     size_t n = 1 << 20;
@@ -140,7 +140,7 @@ TEST(null_and_long)
     memset(big, 'a', n);
     memcpy(big, "arn:aws:ivs:us-east-1:123456789012:channel/", 43);
     big[n] = '\0';
-    CHECK(arn_parse_channel(big, &c, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(arn_parse_channel(big, &c, err, sizeof(err)), -1);
     CHECK_STR(err, "channel ARN too long");
     free(big);
 

@@ -58,7 +58,7 @@ TEST(file_stream_start)
     check_common(&ev);
     check_channel(&ev, "us-east-1");
     CHECK_STR(ev.channel.arn, ARN);
-    CHECK(ev.kind == IVSEVENT_STREAM_START);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_STREAM_START);
     CHECK_STR(ev.detail_type, "IVS Stream State Change");
     CHECK_STR(ev.event_name, "Stream Start");
     CHECK_STR(ev.stream_id, STREAM_ID);
@@ -73,7 +73,7 @@ TEST(file_stream_end)
     REQUIRE(parse_file("stream-end.json", &ev, err, sizeof(err)) == 0);
     check_common(&ev);
     check_channel(&ev, "us-east-1");
-    CHECK(ev.kind == IVSEVENT_STREAM_END);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_STREAM_END);
     CHECK_STR(ev.event_name, "Stream End");
     CHECK_STR(ev.stream_id, STREAM_ID);
 }
@@ -85,7 +85,7 @@ TEST(file_starvation_start)
     REQUIRE(parse_file("starvation-start.json", &ev, err, sizeof(err)) == 0);
     check_common(&ev);
     check_channel(&ev, "us-east-1");
-    CHECK(ev.kind == IVSEVENT_HEALTH);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_HEALTH);
     CHECK_STR(ev.detail_type, "IVS Stream Health Change");
     CHECK_STR(ev.event_name, "Starvation Start");
     CHECK_STR(ev.health, "STARVING");
@@ -103,7 +103,7 @@ TEST(file_checks)
         REQUIRE(parse_file(files[i], &ev, err, sizeof(err)) == 0);
         check_common(&ev);
         check_channel(&ev, "us-east-1");
-        CHECK(ev.kind == IVSEVENT_STREAM_CHECK);
+        CHECK_EQ_INT(ev.kind, IVSEVENT_STREAM_CHECK);
         CHECK_STR(ev.event_name, names[i]);
         CHECK_STR(ev.stream_id, STREAM_ID);
     }
@@ -116,14 +116,14 @@ TEST(file_others)
     REQUIRE(parse_file("session-created.json", &ev, err, sizeof(err)) == 0);
     check_common(&ev);
     check_channel(&ev, "us-east-1");
-    CHECK(ev.kind == IVSEVENT_OTHER);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
     CHECK_STR(ev.event_name, "Session Created");
     CHECK_STR(ev.stream_id, STREAM_ID);
 
     REQUIRE(parse_file("recording-end.json", &ev, err, sizeof(err)) == 0);
     check_common(&ev);
     check_channel(&ev, "us-west-2");
-    CHECK(ev.kind == IVSEVENT_OTHER);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
     CHECK_STR(ev.detail_type, "IVS Recording State Change");
     CHECK_STR(ev.event_name, "");
     CHECK_STR(ev.stream_id, STREAM_ID);
@@ -131,15 +131,15 @@ TEST(file_others)
     REQUIRE(parse_file("limit-breach-ingest-bitrate.json", &ev, err, sizeof(err)) == 0);
     check_common(&ev);
     check_channel(&ev, "us-east-1");
-    CHECK(ev.kind == IVSEVENT_OTHER);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
     CHECK_STR(ev.detail_type, "IVS Limit Breach");
     CHECK_STR(ev.stream_id, STREAM_ID);
 
     /* account-wide breach: no channel */
     REQUIRE(parse_file("limit-breach-concurrent-broadcasts.json", &ev, err, sizeof(err)) == 0);
     check_common(&ev);
-    CHECK(ev.kind == IVSEVENT_OTHER);
-    CHECK(ev.has_channel == 0);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
+    CHECK_EQ_INT(ev.has_channel, 0);
     CHECK_STR(ev.channel.arn, "");
     CHECK_STR(ev.stream_id, "");
     CHECK_STR(ivsevent_kind_name(ev.kind), "other");
@@ -163,7 +163,7 @@ TEST(file_all)
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         struct ivsevent ev;
         char err[128];
-        CHECK(parse_file(files[i], &ev, err, sizeof(err)) == 0);
+        CHECK_EQ_INT(parse_file(files[i], &ev, err, sizeof(err)), 0);
     }
 }
 
@@ -221,7 +221,7 @@ static void expect_bad(const struct fields *f, const char *want)
     char err[128] = "";
     memset(&ev, 0x33, sizeof(ev));
     int rc = parse_fields(f, &ev, err, sizeof(err));
-    CHECK(rc == -1);
+    CHECK_EQ_INT(rc, -1);
     CHECK(err[0] != '\0');
     if (rc == -1 && want && !strstr(err, want)) {
         fprintf(stderr, "  error \"%s\" lacks \"%s\"\n", err, want);
@@ -240,7 +240,7 @@ static void expect_bad_raw(const char *json, size_t len, const char *want)
     struct ivsevent ev;
     char err[128] = "";
     int rc = ivsevent_parse(json, len, 0, &ev, err, sizeof(err));
-    CHECK(rc == -1);
+    CHECK_EQ_INT(rc, -1);
     CHECK(err[0] != '\0');
     if (rc == -1 && want && !strstr(err, want)) {
         fprintf(stderr, "  error \"%s\" lacks \"%s\"\n", err, want);
@@ -253,31 +253,31 @@ TEST(synthetic_ok)
     struct ivsevent ev;
     char err[128] = "";
     REQUIRE(parse_fields(&base, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.kind == IVSEVENT_STREAM_START);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_STREAM_START);
     CHECK_STR(ev.id, "ev-1");
 
     struct fields f = base;
     f.detail = "{\"event_name\":\"Stream Takeover\"}"; /* stream_id optional */
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.kind == IVSEVENT_STREAM_CHECK);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_STREAM_CHECK);
     CHECK_STR(ev.stream_id, "");
 
     f.detail = "{\"event_name\":\"Something New\"}";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.kind == IVSEVENT_OTHER);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
     CHECK_STR(ev.event_name, "Something New");
 
     f = base;
     f.dtype = "\"IVS Stream Health Change\"";
     f.detail = "{\"event_name\":\"Starvation End\",\"stream_id\":\"st-1\"}";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.kind == IVSEVENT_HEALTH);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_HEALTH);
     CHECK_STR(ev.health, "HEALTHY");
     CHECK_STR(ivsevent_kind_name(ev.kind), "health");
 
     f.detail = "{\"event_name\":\"Stream Start\"}"; /* health type, unknown name */
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.kind == IVSEVENT_OTHER);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
     CHECK_STR(ev.health, "");
 
     /* other detail types: no event_name, odd stream_id is ignored, not fatal */
@@ -286,7 +286,7 @@ TEST(synthetic_ok)
     f.detail = "{\"stream_id\":42,\"event_name\":7}";
     f.resources = "[]";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.kind == IVSEVENT_OTHER);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
     CHECK_STR(ev.event_name, "");
     CHECK_STR(ev.stream_id, "");
     CHECK(!ev.has_channel);
@@ -301,7 +301,7 @@ TEST(synthetic_ok)
     CHECK(ev.time_us == T_US + 500000);
     f.time = "\"1970-01-01T00:00:00Z\"";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.time_us == 0);
+    CHECK_EQ_INT(ev.time_us, 0);
     f.time = "\"2024-02-29T00:00:00Z\"";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
     CHECK(ev.time_us == INT64_C(1709164800000000));
@@ -310,7 +310,7 @@ TEST(synthetic_ok)
     CHECK(ev.time_us == INT64_C(951868799000000));
     f.time = "\"1969-12-31T23:59:59.999999Z\"";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.time_us == -1);
+    CHECK_EQ_INT(ev.time_us, -1);
 
     const char *ws = " \n{\"id\":\"x\",\"source\":\"aws.ivs\",\"detail-type\":\"X\",\"time\":"
                      "\"2024-09-09T16:17:26Z\",\"account\":\"123456789012\",\"resources\":[],"
@@ -325,8 +325,8 @@ TEST(synthetic_ok)
     char *copy = malloc(n);
     REQUIRE(copy);
     memcpy(copy, s, n);
-    CHECK(ivsevent_parse(copy, n, 0, &ev, err, sizeof(err)) == 0);
-    CHECK(ivsevent_parse(copy, n - 1, 0, &ev, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(ivsevent_parse(copy, n, 0, &ev, err, sizeof(err)), 0);
+    CHECK_EQ_INT(ivsevent_parse(copy, n - 1, 0, &ev, err, sizeof(err)), -1);
     free(copy);
     free(s);
 }
@@ -451,12 +451,12 @@ TEST(hostile_json)
     /* truncated at every length */
     for (size_t k = 0; k < n; k++) {
         int rc = ivsevent_parse(s, k, 0, &ev, err, sizeof(err));
-        CHECK(rc == -1);
+        CHECK_EQ_INT(rc, -1);
     }
     expect_bad_raw(s, n - 1, "truncated");
     expect_bad_raw("", 0, "empty");
-    CHECK(ivsevent_parse(NULL, 5, 0, &ev, err, sizeof(err)) == -1);
-    CHECK(ivsevent_parse(s, n, 0, NULL, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(ivsevent_parse(NULL, 5, 0, &ev, err, sizeof(err)), -1);
+    CHECK_EQ_INT(ivsevent_parse(s, n, 0, NULL, err, sizeof(err)), -1);
     CHECK(ivsevent_parse("x", 1, 0, &ev, NULL, 0) == -1);
 
     /* trailing garbage */
@@ -516,7 +516,7 @@ TEST(hostile_json)
     f.detail =
         "{\"event_name\":\"Stream Start\",\"stream_id\":\"" STREAM_ID
         "\",\"channel_name\":\"Caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xa5 \xf4\x8f\xbf\xbf\"}";
-    CHECK(parse_fields(&f, &ev, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(parse_fields(&f, &ev, err, sizeof(err)), 0);
     free(s);
 }
 
@@ -557,10 +557,10 @@ TEST(hostile_size_depth)
     /* max_depth is honoured: json-c counts values as a level, so {"resources":["arn"]} is 3 */
     char *s = build(&base);
     REQUIRE(s);
-    CHECK(ivsevent_parse(s, strlen(s), 1, &ev, err, sizeof(err)) == -1);
-    CHECK(ivsevent_parse(s, strlen(s), 2, &ev, err, sizeof(err)) == -1);
-    CHECK(ivsevent_parse(s, strlen(s), 3, &ev, err, sizeof(err)) == 0);
-    CHECK(ivsevent_parse(s, strlen(s), 1 << 30, &ev, err, sizeof(err)) == 0); /* clamped */
+    CHECK_EQ_INT(ivsevent_parse(s, strlen(s), 1, &ev, err, sizeof(err)), -1);
+    CHECK_EQ_INT(ivsevent_parse(s, strlen(s), 2, &ev, err, sizeof(err)), -1);
+    CHECK_EQ_INT(ivsevent_parse(s, strlen(s), 3, &ev, err, sizeof(err)), 0);
+    CHECK_EQ_INT(ivsevent_parse(s, strlen(s), 1 << 30, &ev, err, sizeof(err)), 0); /* clamped */
     free(s);
 
     /* 1 MiB string: in id, and in an ignored detail field */
@@ -594,8 +594,8 @@ TEST(hostile_size_depth)
     expect_bad(&f, "id");
     id[129] = '"';
     id[130] = '\0'; /* exactly 128 */
-    CHECK(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(strlen(ev.id) == 128);
+    CHECK_EQ_INT(parse_fields(&f, &ev, err, sizeof(err)), 0);
+    CHECK_EQ_SIZE(strlen(ev.id), 128);
     /* long detail-type */
     char dt[300];
     dt[0] = '"';
@@ -612,7 +612,7 @@ TEST(account_allowed)
     struct ivsevent ev;
     memset(&ev, 0, sizeof(ev));
     snprintf(ev.account, sizeof(ev.account), "123456789012");
-    CHECK(ivsevent_account_allowed(&ev, NULL) == 1);
+    CHECK_EQ_INT(ivsevent_account_allowed(&ev, NULL), 1);
     CHECK(ivsevent_account_allowed(&ev, "") == 1);
     CHECK(ivsevent_account_allowed(&ev, "123456789012") == 1);
     CHECK(ivsevent_account_allowed(&ev, "111111111111,123456789012") == 1);
@@ -625,7 +625,7 @@ TEST(account_allowed)
     CHECK(ivsevent_account_allowed(&ev, "123456789012x") == 0);
     CHECK(ivsevent_account_allowed(&ev, ",") == 0);
     CHECK(ivsevent_account_allowed(&ev, " ") == 0);
-    CHECK(ivsevent_account_allowed(NULL, NULL) == 0);
+    CHECK_EQ_INT(ivsevent_account_allowed(NULL, NULL), 0);
     memset(&ev, 0, sizeof(ev));
     CHECK(ivsevent_account_allowed(&ev, ",") == 0); /* empty account never matches an empty entry */
 }
