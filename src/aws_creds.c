@@ -57,7 +57,7 @@ struct aws_creds {
 
     struct event *timer;  /* next fetch */
     struct event *notify; /* runs waiters */
-    TAILQ_HEAD(, aws_creds_waiter) waiters;
+    TAILQ_HEAD(aws_creds_waiters, aws_creds_waiter) waiters;
 };
 
 static void wipe(void *p, size_t n)
@@ -472,13 +472,6 @@ static void start_fetch(struct aws_creds *c)
         goto fail;
     }
     c->fetching = 1;
-    if (token)
-        wipe(token, strlen(token));
-    if (auth)
-        wipe(auth, strlen(auth));
-    free(token);
-    free(auth);
-    return;
 fail:
     if (token)
         wipe(token, strlen(token));
@@ -486,7 +479,8 @@ fail:
         wipe(auth, strlen(auth));
     free(token);
     free(auth);
-    fetch_failed(c);
+    if (!c->fetching)
+        fetch_failed(c);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -639,13 +633,11 @@ void aws_creds_cancel(struct aws_creds *c, struct aws_creds_waiter *w)
 {
     if (!c || !w)
         return;
-    struct aws_creds_waiter *x;
-    TAILQ_FOREACH(x, &c->waiters, link)
-    {
-        if (x == w) { /* only a waiter still queued */
-            TAILQ_REMOVE(&c->waiters, w, link);
-            free(w);
-            return;
-        }
-    }
+    struct aws_creds_waiter *x = TAILQ_FIRST(&c->waiters);
+    while (x && x != w) /* only a waiter still queued */
+        x = TAILQ_NEXT(x, link);
+    if (!x)
+        return;
+    TAILQ_REMOVE(&c->waiters, w, link);
+    free(w);
 }

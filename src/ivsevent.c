@@ -59,6 +59,36 @@ static void copy(char *dst, const char *s, size_t n)
     dst[n] = '\0';
 }
 
+/* A required text member: text_ok(max, lo), with the messages naming it. */
+struct text_field {
+    const char *key;
+    size_t max;
+    unsigned char lo;
+    int empty_is_missing;
+    const char *missing, *invalid;
+};
+
+static const struct text_field f_id = {"id", IVSEVENT_ID_MAX, 0x21, 1, "id missing", "id invalid"};
+static const struct text_field f_detail_type = {
+    "detail-type", IVSEVENT_TEXT_MAX, 0x20, 0, "detail-type missing", "detail-type invalid"};
+
+/* Copy the member f->key into dst (f->max + 1 bytes): 0, or -1 with *msg. */
+static int take_text(struct json_object *o, const struct text_field *f, char *dst, const char **msg)
+{
+    const char *s;
+    size_t n;
+    if (get_string(o, f->key, &s, &n) < 0 || (f->empty_is_missing && n == 0)) {
+        *msg = f->missing;
+        return -1;
+    }
+    if (!text_ok(s, n, f->max, f->lo)) {
+        *msg = f->invalid;
+        return -1;
+    }
+    copy(dst, s, n);
+    return 0;
+}
+
 static struct json_object *parse_object(const char *json, size_t len, int depth, const char **msg)
 {
     struct json_object *obj = NULL;
@@ -145,30 +175,16 @@ int ivsevent_parse(const char *json, size_t len, int max_depth, struct ivsevent 
     if (!root)
         goto fail;
 
-    if (get_string(root, "id", &s, &n) < 0 || n == 0) {
-        msg = "id missing";
+    if (take_text(root, &f_id, ev.id, &msg) < 0)
         goto fail;
-    }
-    if (!text_ok(s, n, IVSEVENT_ID_MAX, 0x21)) {
-        msg = "id invalid";
-        goto fail;
-    }
-    copy(ev.id, s, n);
 
     if (get_string(root, "source", &s, &n) < 0 || n != 7 || memcmp(s, "aws.ivs", 7) != 0) {
         msg = "source is not aws.ivs";
         goto fail;
     }
 
-    if (get_string(root, "detail-type", &s, &n) < 0) {
-        msg = "detail-type missing";
+    if (take_text(root, &f_detail_type, ev.detail_type, &msg) < 0)
         goto fail;
-    }
-    if (!text_ok(s, n, IVSEVENT_TEXT_MAX, 0x20)) {
-        msg = "detail-type invalid";
-        goto fail;
-    }
-    copy(ev.detail_type, s, n);
 
     if (get_string(root, "time", &s, &n) < 0) {
         msg = "time missing";

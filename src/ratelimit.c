@@ -21,7 +21,7 @@ struct ratelimit_waiter {
 };
 
 struct queue {
-    TAILQ_HEAD(, ratelimit_waiter) waiters;
+    TAILQ_HEAD(ratelimit_waiters, ratelimit_waiter) waiters;
     int n;
 };
 
@@ -221,9 +221,9 @@ static struct ratelimit_waiter *first_expired(struct ratelimit *rl, int64_t now)
 {
     struct ratelimit_waiter *w;
     for (int c = 0; c < RATELIMIT_CLASSES; c++)
-        TAILQ_FOREACH(w, &rl->q[c].waiters, link)
-    if (w->deadline && now >= w->deadline)
-        return w;
+        for (w = TAILQ_FIRST(&rl->q[c].waiters); w; w = TAILQ_NEXT(w, link))
+            if (w->deadline && now >= w->deadline)
+                return w;
     return NULL;
 }
 
@@ -266,14 +266,14 @@ int64_t ratelimit_poll(struct ratelimit *rl)
         if (rl->inflight < rl->max_inflight)
             next = rate_wait(rl, now);
         for (int c = 0; c < RATELIMIT_CLASSES; c++)
-            TAILQ_FOREACH(w, &rl->q[c].waiters, link)
-        if (w->deadline) {
-            int64_t d = w->deadline - now;
-            if (d < 0)
-                d = 0;
-            if (next < 0 || d < next)
-                next = d;
-        }
+            for (w = TAILQ_FIRST(&rl->q[c].waiters); w; w = TAILQ_NEXT(w, link))
+                if (w->deadline) {
+                    int64_t d = w->deadline - now;
+                    if (d < 0)
+                        d = 0;
+                    if (next < 0 || d < next)
+                        next = d;
+                }
     }
     if (rl->base) {
         if (next >= 0) {

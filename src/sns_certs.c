@@ -43,7 +43,7 @@ struct sns_certs_fetch {
     struct sns_certs *owner;
     char *url;
     int delivering; /* the answer is being handed out: do not join */
-    TAILQ_HEAD(, sns_certs_waiter) waiters;
+    TAILQ_HEAD(sns_certs_waiters, sns_certs_waiter) waiters;
     TAILQ_ENTRY(sns_certs_fetch) link;
 };
 
@@ -58,7 +58,7 @@ struct sns_certs {
     int n_entries;
     struct sns_certs_neg *neg;
     int n_neg;
-    TAILQ_HEAD(, sns_certs_fetch) fetches;
+    TAILQ_HEAD(sns_certs_fetches, sns_certs_fetch) fetches;
     int n_fetches;
 };
 
@@ -473,8 +473,7 @@ int sns_certs_fetch(struct sns_certs *c, const char *url, sns_certs_cb cb, void 
     }
     w->cb = cb;
     w->arg = arg;
-    TAILQ_FOREACH(f, &c->fetches, link)
-    {
+    for (f = TAILQ_FIRST(&c->fetches); f; f = TAILQ_NEXT(f, link)) {
         if (!f->delivering && strcmp(f->url, url) == 0) {
             TAILQ_INSERT_TAIL(&f->waiters, w, link);
             return 0;
@@ -542,8 +541,7 @@ void sns_certs_cancel(struct sns_certs *c, sns_certs_cb cb, void *arg)
     if (!c)
         return;
     struct sns_certs_fetch *f;
-    TAILQ_FOREACH(f, &c->fetches, link)
-    {
+    for (f = TAILQ_FIRST(&c->fetches); f; f = TAILQ_NEXT(f, link)) {
         struct sns_certs_waiter *w = TAILQ_FIRST(&f->waiters), *next;
         for (; w; w = next) {
             next = TAILQ_NEXT(w, link);
