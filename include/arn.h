@@ -38,4 +38,10 @@ struct arn_channel {
  */
 int arn_parse_channel(const char *arn, struct arn_channel *out, char *err, size_t errlen);
 
+/*
+ * 1 when s[0..n) is an AWS region name as above, [a-z]{2}(-[a-z]+)+-[0-9]{1,2}
+ * and at most ARN_REGION_MAX bytes ("us-east-1", "us-gov-west-1"); else 0.
+ */
+int aws_region_valid(const char *s, size_t n);
+
 #endif

@@ -11,7 +11,7 @@
 struct app;
 struct db;
 struct http_ctx;
-struct ivs_event;
+struct ivsevent;
 
 /* Register the prepared statements ingest uses (before db_start). */
 int ingest_prepare(struct db *db);

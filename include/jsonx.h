@@ -36,6 +36,23 @@ int jsonx_utf8_valid(const void *s, size_t n);
 enum jsonx_error jsonx_parse_object(const char *buf, size_t len, int max_depth,
                                     struct json_object **out);
 
+/* What jsonx_get_string() found under a key. */
+enum jsonx_member {
+    JSONX_MEMBER_STRING = 0,
+    JSONX_MEMBER_ABSENT,     /* no such key */
+    JSONX_MEMBER_NULL,       /* JSON null */
+    JSONX_MEMBER_NOT_STRING, /* a number, object, array or boolean */
+    JSONX_MEMBER_NUL,        /* a string holding U+0000 */
+};
+
+/*
+ * The string member key of object o. JSONX_MEMBER_STRING and JSONX_MEMBER_NUL
+ * set *s (owned by o, NUL-terminated by json-c) and *n (its length in bytes);
+ * the other results leave them untouched.
+ */
+enum jsonx_member jsonx_get_string(struct json_object *o, const char *key, const char **s,
+                                   size_t *n);
+
 /* A short English description of err ("truncated JSON", ...). */
 const char *jsonx_strerror(enum jsonx_error err);
 

@@ -3,8 +3,8 @@
  * check (OpenSSL EVP) and the certificate URL / certificate rules
  * (SPEC 1.1, 5.1-5.2).
  *
- * Pure logic: no global state, no I/O, except sns_verify_offline() which reads
- * one certificate file. Errors are returned as values with a short message in
+ * Pure logic: no global state, no I/O (the verify-sns command, which reads a
+ * certificate file, is cmd_sns). Errors are returned as values with a short message in
  * the caller's buffer (err, errlen; err may be NULL or errlen 0).
  *
  * Ownership: struct sns_message is filled by sns_parse() and owns all its
@@ -121,15 +121,5 @@ int sns_cert_valid_at(const X509 *cert, time_t t);
  * Returns 0 valid, -1 with a message.
  */
 int sns_verify(const struct sns_message *msg, X509 *cert, char *err, size_t errlen);
-
-/*
- * ivs-syncd verify-sns: parse body, demand SignatureVersion >= min_sigver,
- * check SigningCertURL, load <cert_dir>/<file name> strictly (reads that one
- * file, at most SNS_MAX_CERT_FILE bytes) and verify at the message
- * Timestamp. Prints nothing. Returns 0 with why = "valid: ..." or -1 with
- * why = "invalid: <reason>".
- */
-int sns_verify_offline(const char *body, size_t len, const char *cert_dir, int min_sigver,
-                       char *why, size_t whylen);
 
 #endif

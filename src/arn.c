@@ -1,13 +1,8 @@
 #include "arn.h"
 
-#include <stdio.h>
-#include <string.h>
+#include "errbuf.h"
 
-static void set_err(char *err, size_t errlen, const char *msg)
-{
-    if (err && errlen > 0)
-        snprintf(err, errlen, "%s", msg);
-}
+#include <string.h>
 
 static int is_lower(char c)
 {
@@ -24,11 +19,10 @@ static int is_alnum(char c)
     return is_lower(c) || is_digit(c) || (c >= 'A' && c <= 'Z');
 }
 
-/* region: [a-z]{2}(-[a-z]+)+-[0-9]{1,2} */
-static int region_ok(const char *s, size_t n)
+int aws_region_valid(const char *s, size_t n)
 {
     size_t i = 0;
-    if (n < 6 || n > ARN_REGION_MAX)
+    if (!s || n < 6 || n > ARN_REGION_MAX)
         return 0;
     if (!is_lower(s[0]) || !is_lower(s[1]))
         return 0;
@@ -127,7 +121,7 @@ int arn_parse_channel(const char *arn, struct arn_channel *out, char *err, size_
 
     /* region */
     q = memchr(p, ':', (size_t)(end - p));
-    if (!q || !region_ok(p, (size_t)(q - p)) ||
+    if (!q || !aws_region_valid(p, (size_t)(q - p)) ||
         !copy_field(c.region, sizeof(c.region), p, (size_t)(q - p))) {
         msg = "channel ARN region invalid";
         goto fail;
@@ -175,6 +169,6 @@ int arn_parse_channel(const char *arn, struct arn_channel *out, char *err, size_
     *out = c;
     return 0;
 fail:
-    set_err(err, errlen, msg);
+    errbuf_set(err, errlen, "%s", msg);
     return -1;
 }

@@ -11,10 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "config.h"
+#include "errbuf.h"
 #include "http_client.h"
+#include "iso8601.h"
+#include "jsonx.h"
 #include "log.h"
 
 #define ECS_HOST           "http://169.254.170.2"
@@ -32,7 +36,7 @@ enum source { SRC_NONE, SRC_ENV, SRC_CONTAINER };
 struct aws_creds_waiter {
     aws_creds_ready_cb cb;
     void *arg;
-    struct aws_creds_waiter *next;
+    TAILQ_ENTRY(aws_creds_waiter) link;
 };
 
 struct aws_creds {
@@ -53,7 +57,7 @@ struct aws_creds {
 
     struct event *timer;  /* next fetch */
     struct event *notify; /* runs waiters */
-    struct aws_creds_waiter *waiters, *waiters_tail;
+    TAILQ_HEAD(aws_creds_waiters, aws_creds_waiter) waiters;
 };
 
 static void wipe(void *p, size_t n)
@@ -81,82 +85,10 @@ static int nonempty(const char *s)
 
 /* ---- pure helpers ---- */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
+/* RFC 3339 (iso8601 ISO8601_RFC3339): offsets, 't'/'z', a leap second. */
 int aws_creds_parse_time(const char *s, int64_t *out_us)
 {
-    int Y, M, D, h, m, sec;
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (!s || strlen(s) < 20)
-        return -1;
-    if (digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
-        digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) ||
-        s[13] != ':' || digits(s + 14, 2, &m) || s[16] != ':' || digits(s + 17, 2, &sec))
-        return -1;
-    if (M < 1 || M > 12 || D < 1 || h > 23 || m > 59 || sec > 60)
-        return -1;
-    int leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
-    int dim = mdays[M - 1] + (M == 2 && leap);
-    if (D > dim)
-        return -1;
-    if (sec == 60)
-        sec = 59; /* leap second: clamp */
-    const char *p = s + 19;
-    int64_t frac_us = 0;
-    if (*p == '.') {
-        p++;
-        int nd = 0;
-        int64_t scale = 100000;
-        while (isdigit((unsigned char)*p)) {
-            if (nd < 6) {
-                frac_us += (*p - '0') * scale;
-                scale /= 10;
-            }
-            nd++;
-            p++;
-        }
-        if (nd == 0 || nd > 12)
-            return -1;
-    }
-    int64_t off_s = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om;
-        int sign = *p == '-' ? -1 : 1;
-        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59)
-            return -1;
-        off_s = sign * (oh * 3600 + om * 60);
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (*p)
-        return -1;
-    int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
-    int64_t t = days * 86400 + h * 3600 + m * 60 + sec - off_s;
-    *out_us = t * 1000000 + frac_us;
-    return 0;
+    return s ? iso8601_parse(s, strlen(s), ISO8601_RFC3339, out_us) : -1;
 }
 
 static int is_allowed_http_host(const char *host)
@@ -194,13 +126,13 @@ int aws_creds_check_full_uri(const char *uri, char *err, size_t errlen)
     char *scheme = NULL, *host = NULL;
     CURLU *u = curl_url();
     if (!u) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     if (!uri || curl_url_set(u, CURLUPART_URL, uri, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        snprintf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: not a valid URL");
+        errbuf_set(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: not a valid URL");
         goto done;
     }
     if (strcasecmp(scheme, "https") == 0) {
@@ -209,12 +141,12 @@ int aws_creds_check_full_uri(const char *uri, char *err, size_t errlen)
         if (is_allowed_http_host(host))
             rc = 0;
         else
-            snprintf(err, errlen,
-                     "AWS_CONTAINER_CREDENTIALS_FULL_URI: http only to a loopback or "
-                     "ECS/EKS host, not %s",
-                     host);
+            errbuf_set(err, errlen,
+                       "AWS_CONTAINER_CREDENTIALS_FULL_URI: http only to a loopback or "
+                       "ECS/EKS host, not %s",
+                       host);
     } else {
-        snprintf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: scheme must be https or http");
+        errbuf_set(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: scheme must be https or http");
     }
 done:
     curl_free(scheme);
@@ -226,31 +158,31 @@ done:
 static int copy_field(json_object *o, const char *key, char *dst, size_t cap, int required,
                       char *err, size_t errlen)
 {
-    json_object *v;
-    if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null)) {
+    const char *s = NULL;
+    size_t n = 0;
+    enum jsonx_member r = jsonx_get_string(o, key, &s, &n);
+    if (r == JSONX_MEMBER_ABSENT || r == JSONX_MEMBER_NULL) {
         if (required) {
-            snprintf(err, errlen, "credentials answer: %s missing", key);
+            errbuf_set(err, errlen, "credentials answer: %s missing", key);
             return -1;
         }
         dst[0] = '\0';
         return 0;
     }
-    if (!json_object_is_type(v, json_type_string)) {
-        snprintf(err, errlen, "credentials answer: %s is not a string", key);
+    if (r == JSONX_MEMBER_NOT_STRING) {
+        errbuf_set(err, errlen, "credentials answer: %s is not a string", key);
         return -1;
     }
-    const char *s = json_object_get_string(v);
-    size_t n = (size_t)json_object_get_string_len(v);
     if (n >= cap) {
-        snprintf(err, errlen, "credentials answer: %s too long", key);
+        errbuf_set(err, errlen, "credentials answer: %s too long", key);
         return -1;
     }
     if (required && n == 0) {
-        snprintf(err, errlen, "credentials answer: %s empty", key);
+        errbuf_set(err, errlen, "credentials answer: %s empty", key);
         return -1;
     }
-    if (memchr(s, '\0', n)) {
-        snprintf(err, errlen, "credentials answer: %s has a NUL byte", key);
+    if (r == JSONX_MEMBER_NUL) {
+        errbuf_set(err, errlen, "credentials answer: %s has a NUL byte", key);
         return -1;
     }
     memcpy(dst, s, n);
@@ -264,21 +196,18 @@ int aws_creds_parse_json(const char *body, size_t len, struct aws_credentials *o
     int rc = -1;
     json_object *root = NULL;
     memset(out, 0, sizeof(*out));
-    json_tokener *tok = json_tokener_new_ex(16);
-    if (!tok) {
-        snprintf(err, errlen, "out of memory");
+    enum jsonx_error je = body ? jsonx_parse_object(body, len, 16, &root) : JSONX_EMPTY;
+    if (je == JSONX_NOMEM) {
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
-    if (body && len <= INT32_MAX)
-        root = json_tokener_parse_ex(tok, body, (int)len);
-    if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-        json_tokener_get_parse_end(tok) < len) {
-        snprintf(err, errlen, "credentials answer: invalid JSON");
-        goto done;
+    if (je == JSONX_NOT_OBJECT) {
+        errbuf_set(err, errlen, "credentials answer: not a JSON object");
+        return -1;
     }
-    if (!json_object_is_type(root, json_type_object)) {
-        snprintf(err, errlen, "credentials answer: not a JSON object");
-        goto done;
+    if (je != JSONX_OK) {
+        errbuf_set(err, errlen, "credentials answer: invalid JSON");
+        return -1;
     }
     if (copy_field(root, "AccessKeyId", out->access_key_id, sizeof(out->access_key_id), 1, err,
                    errlen) ||
@@ -286,21 +215,20 @@ int aws_creds_parse_json(const char *body, size_t len, struct aws_credentials *o
                    1, err, errlen) ||
         copy_field(root, "Token", out->session_token, sizeof(out->session_token), 0, err, errlen))
         goto done;
-    json_object *v;
-    if (json_object_object_get_ex(root, "Expiration", &v) &&
-        !json_object_is_type(v, json_type_null)) {
-        if (!json_object_is_type(v, json_type_string) ||
-            aws_creds_parse_time(json_object_get_string(v), &out->expiration_us) != 0) {
-            snprintf(err, errlen, "credentials answer: Expiration is not an ISO 8601 time");
-            goto done;
-        }
+    const char *exp = NULL;
+    size_t expn = 0;
+    enum jsonx_member r = jsonx_get_string(root, "Expiration", &exp, &expn);
+    if (r != JSONX_MEMBER_ABSENT && r != JSONX_MEMBER_NULL &&
+        (r != JSONX_MEMBER_STRING ||
+         iso8601_parse(exp, expn, ISO8601_RFC3339, &out->expiration_us) != 0)) {
+        errbuf_set(err, errlen, "credentials answer: Expiration is not an ISO 8601 time");
+        goto done;
     }
     rc = 0;
 done:
     if (rc != 0)
         wipe(out, sizeof(*out));
     json_object_put(root);
-    json_tokener_free(tok);
     return rc;
 }
 
@@ -379,7 +307,7 @@ static void schedule(struct aws_creds *c, int64_t delay_us)
 
 static void kick_waiters(struct aws_creds *c)
 {
-    if (c->waiters && aws_creds_state(c) != AWS_CREDS_LOADING)
+    if (!TAILQ_EMPTY(&c->waiters) && aws_creds_state(c) != AWS_CREDS_LOADING)
         event_active(c->notify, 0, 0);
 }
 
@@ -388,11 +316,9 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct aws_creds *c = arg;
-    while (c->waiters && aws_creds_state(c) != AWS_CREDS_LOADING) {
-        struct aws_creds_waiter *w = c->waiters;
-        c->waiters = w->next;
-        if (!c->waiters)
-            c->waiters_tail = NULL;
+    struct aws_creds_waiter *w;
+    while ((w = TAILQ_FIRST(&c->waiters)) && aws_creds_state(c) != AWS_CREDS_LOADING) {
+        TAILQ_REMOVE(&c->waiters, w, link);
         int ok = aws_creds_state(c) == AWS_CREDS_READY;
         aws_creds_ready_cb cb = w->cb;
         void *warg = w->arg;
@@ -546,13 +472,6 @@ static void start_fetch(struct aws_creds *c)
         goto fail;
     }
     c->fetching = 1;
-    if (token)
-        wipe(token, strlen(token));
-    if (auth)
-        wipe(auth, strlen(auth));
-    free(token);
-    free(auth);
-    return;
 fail:
     if (token)
         wipe(token, strlen(token));
@@ -560,7 +479,8 @@ fail:
         wipe(auth, strlen(auth));
     free(token);
     free(auth);
-    fetch_failed(c);
+    if (!c->fetching)
+        fetch_failed(c);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -575,15 +495,16 @@ struct aws_creds *aws_creds_new(struct event_base *base, struct http_client *hc,
 {
     struct aws_creds *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
+    TAILQ_INIT(&c->waiters);
     c->base = base;
     c->hc = hc;
     c->timer = evtimer_new(base, timer_cb, c);
     c->notify = event_new(base, -1, 0, notify_cb, c);
     if (!c->timer || !c->notify) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         goto fail;
     }
 
@@ -591,15 +512,15 @@ struct aws_creds *aws_creds_new(struct event_base *base, struct http_client *hc,
     int have_secret = nonempty(cfg->aws_secret_access_key);
     if (have_id || have_secret) {
         if (!have_id || !have_secret) {
-            snprintf(err, errlen, "%s is set but %s is not",
-                     have_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                     have_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+            errbuf_set(err, errlen, "%s is set but %s is not",
+                       have_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                       have_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
             goto fail;
         }
         size_t tl = nonempty(cfg->aws_session_token) ? strlen(cfg->aws_session_token) : 0;
         if (strlen(cfg->aws_access_key_id) > AWS_CREDS_KEY_MAX ||
             strlen(cfg->aws_secret_access_key) > AWS_CREDS_SECRET_MAX || tl > AWS_CREDS_TOKEN_MAX) {
-            snprintf(err, errlen, "AWS credentials from the environment are too long");
+            errbuf_set(err, errlen, "AWS credentials from the environment are too long");
             goto fail;
         }
         memcpy(c->cur.access_key_id, cfg->aws_access_key_id, strlen(cfg->aws_access_key_id));
@@ -617,13 +538,13 @@ struct aws_creds *aws_creds_new(struct event_base *base, struct http_client *hc,
     const char *full = cfg->aws_container_credentials_full_uri;
     if (nonempty(rel)) {
         if (rel[0] != '/') {
-            snprintf(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with /");
+            errbuf_set(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with /");
             goto fail;
         }
         size_t n = sizeof(ECS_HOST) + strlen(rel);
         c->url = malloc(n);
         if (!c->url) {
-            snprintf(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             goto fail;
         }
         snprintf(c->url, n, "%s%s", ECS_HOST, rel);
@@ -632,7 +553,7 @@ struct aws_creds *aws_creds_new(struct event_base *base, struct http_client *hc,
             goto fail;
         c->url = dupstr(full);
         if (!c->url) {
-            snprintf(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             goto fail;
         }
     } else {
@@ -640,25 +561,25 @@ struct aws_creds *aws_creds_new(struct event_base *base, struct http_client *hc,
         return c;
     }
     if (!hc) {
-        snprintf(err, errlen, "container credentials need an HTTP client");
+        errbuf_set(err, errlen, "container credentials need an HTTP client");
         goto fail;
     }
     c->source = SRC_CONTAINER;
     if (nonempty(cfg->aws_container_authorization_token_file)) {
         c->auth_token_file = dupstr(cfg->aws_container_authorization_token_file);
         if (!c->auth_token_file) {
-            snprintf(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             goto fail;
         }
     } else if (nonempty(cfg->aws_container_authorization_token)) {
         const char *t = cfg->aws_container_authorization_token;
         if (strchr(t, '\r') || strchr(t, '\n')) {
-            snprintf(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN: contains a line break");
+            errbuf_set(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN: contains a line break");
             goto fail;
         }
         c->auth_token = dupstr(t);
         if (!c->auth_token) {
-            snprintf(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             goto fail;
         }
     }
@@ -675,9 +596,9 @@ void aws_creds_free(struct aws_creds *c)
         return;
     if (c->fetching && c->hc)
         http_client_cancel(c->hc, c);
-    while (c->waiters) {
-        struct aws_creds_waiter *w = c->waiters;
-        c->waiters = w->next;
+    struct aws_creds_waiter *w;
+    while ((w = TAILQ_FIRST(&c->waiters))) {
+        TAILQ_REMOVE(&c->waiters, w, link);
         free(w);
     }
     if (c->timer)
@@ -703,11 +624,7 @@ struct aws_creds_waiter *aws_creds_on_ready(struct aws_creds *c, aws_creds_ready
         return NULL;
     w->cb = cb;
     w->arg = arg;
-    if (c->waiters_tail)
-        c->waiters_tail->next = w;
-    else
-        c->waiters = w;
-    c->waiters_tail = w;
+    TAILQ_INSERT_TAIL(&c->waiters, w, link);
     kick_waiters(c);
     return w;
 }
@@ -716,15 +633,11 @@ void aws_creds_cancel(struct aws_creds *c, struct aws_creds_waiter *w)
 {
     if (!c || !w)
         return;
-    struct aws_creds_waiter **pp = &c->waiters, *prev = NULL;
-    while (*pp && *pp != w) {
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    if (!*pp)
+    struct aws_creds_waiter *x = TAILQ_FIRST(&c->waiters);
+    while (x && x != w) /* only a waiter still queued */
+        x = TAILQ_NEXT(x, link);
+    if (!x)
         return;
-    *pp = w->next;
-    if (c->waiters_tail == w)
-        c->waiters_tail = prev;
+    TAILQ_REMOVE(&c->waiters, w, link);
     free(w);
 }

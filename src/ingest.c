@@ -32,7 +32,7 @@
 #include "app.h"
 #include "config.h"
 #include "db.h"
-#include "event.h"
+#include "ivsevent.h"
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
@@ -51,7 +51,7 @@ struct job {
     int solo; /* retry of a failed batch: send alone */
     char via[16];
     char *mid; /* SNS MessageId or NULL */
-    struct ivs_event ev;
+    struct ivsevent ev;
 };
 
 struct batch {
@@ -78,16 +78,16 @@ int ingest_prepare(struct db *db)
                       "SELECT ord, outcome FROM ivs_sync.ingest_events($1::jsonb, $2::integer)");
 }
 
-static const char *kind_sql(enum event_kind k)
+static const char *kind_sql(enum ivsevent_kind k)
 {
     switch (k) {
-    case EVENT_STREAM_START:
+    case IVSEVENT_STREAM_START:
         return "start";
-    case EVENT_STREAM_END:
+    case IVSEVENT_STREAM_END:
         return "end";
-    case EVENT_HEALTH:
+    case IVSEVENT_HEALTH:
         return "health";
-    case EVENT_STREAM_CHECK:
+    case IVSEVENT_STREAM_CHECK:
         return "check";
     default:
         return "other";
@@ -292,7 +292,7 @@ static void batch_done(PGresult *res, const char *err, void *arg)
 
 static int send_single(struct app *a, struct batch *b)
 {
-    const struct ivs_event *ev = &b->jobs[0]->ev;
+    const struct ivsevent *ev = &b->jobs[0]->ev;
     char grace[16];
     snprintf(grace, sizeof(grace), "%d", a->cfg->end_grace_seconds);
     const char *p[12] = {ev->id,
@@ -316,7 +316,7 @@ static int send_batch(struct app *a, struct batch *b)
     sb_add(&s, "[", 1);
     for (int i = 0; i < b->n; i++) {
         const struct job *j = b->jobs[i];
-        const struct ivs_event *ev = &j->ev;
+        const struct ivsevent *ev = &j->ev;
         sb_add(&s, i ? ",{" : "{", i ? 2 : 1);
         sb_member(&s, "id", ev->id, 1);
         sb_member(&s, "mid", j->mid, 0);
@@ -450,7 +450,7 @@ static void enqueue(struct app *a, struct job *j)
 
 /* ------------------------------------------------------------ requests */
 
-static void log_event(struct http_ctx *ctx, const struct ivs_event *ev)
+static void log_event(struct http_ctx *ctx, const struct ivsevent *ev)
 {
     struct sbuf s = {0};
     sb_add(&s, "\"event_id\":", 11);
@@ -473,7 +473,7 @@ void ingest_handle(struct app *a, struct http_ctx *ctx, const char *json, size_t
         return;
     }
     char err[256];
-    if (event_parse(json, len, a->cfg->json_max_depth, &j->ev, err, sizeof(err)) < 0) {
+    if (ivsevent_parse(json, len, a->cfg->json_max_depth, &j->ev, err, sizeof(err)) < 0) {
         free(j);
         if (lenient) {
             count(a, via, "ignored");
@@ -484,7 +484,7 @@ void ingest_handle(struct app *a, struct http_ctx *ctx, const char *json, size_t
         reject(a, ctx, via, 400, "malformed", err);
         return;
     }
-    if (!event_account_allowed(&j->ev, a->cfg->aws_account_ids)) {
+    if (!ivsevent_account_allowed(&j->ev, a->cfg->aws_account_ids)) {
         free(j);
         reject(a, ctx, via, 403, "account", "event from an account not in AWS_ACCOUNT_IDS");
         return;

@@ -142,3 +142,22 @@ const char *jsonx_strerror(enum jsonx_error err)
     }
     return "invalid JSON";
 }
+
+enum jsonx_member jsonx_get_string(struct json_object *o, const char *key, const char **s,
+                                   size_t *n)
+{
+    struct json_object *v = NULL;
+    if (!o || !json_object_object_get_ex(o, key, &v))
+        return JSONX_MEMBER_ABSENT;
+    if (!v)
+        return JSONX_MEMBER_NULL;
+    if (!json_object_is_type(v, json_type_string))
+        return JSONX_MEMBER_NOT_STRING;
+    const char *p = json_object_get_string(v);
+    int l = json_object_get_string_len(v);
+    if (!p || l < 0)
+        return JSONX_MEMBER_NOT_STRING;
+    *s = p;
+    *n = (size_t)l;
+    return memchr(p, '\0', (size_t)l) ? JSONX_MEMBER_NUL : JSONX_MEMBER_STRING;
+}

@@ -1,5 +1,7 @@
 #include "jwt.h"
 
+#include "b64.h"
+#include "errbuf.h"
 #include "jsonx.h"
 
 #include <limits.h>
@@ -14,59 +16,6 @@
 #include <openssl/rand.h>
 
 #define SHA256_LEN 32
-
-static void set_err(char *err, size_t errlen, const char *msg)
-{
-    if (err && errlen > 0)
-        snprintf(err, errlen, "%s", msg);
-}
-
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/*
- * Strict base64url without padding: only the 64 URL-safe characters, no '=',
- * a length that is not 1 mod 4, and zero bits after the last byte (so every
- * byte string has exactly one encoding). Returns 0 and *outlen, or -1.
- */
-static int b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap, size_t *outlen)
-{
-    size_t rem = n % 4;
-    size_t need = n / 4 * 3 + (rem == 2 ? 1 : rem == 3 ? 2 : 0);
-    if (rem == 1 || need > cap)
-        return -1;
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64url_value((unsigned char)s[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0) /* non-canonical trailing bits */
-        return -1;
-    *outlen = o;
-    return 0;
-}
 
 /* Parse buf[0..n) as exactly one JSON object (jsonx: strict, UTF-8, bounded depth, no NUL). */
 static struct json_object *parse_object(const unsigned char *buf, size_t n)
@@ -83,19 +32,22 @@ static struct json_object *parse_object(const unsigned char *buf, size_t n)
  */
 static int opt_string(struct json_object *o, const char *key, char *dst, size_t cap)
 {
-    struct json_object *v;
+    const char *s = NULL;
+    size_t n = 0;
     dst[0] = '\0';
-    if (!json_object_object_get_ex(o, key, &v) || v == NULL)
+    switch (jsonx_get_string(o, key, &s, &n)) {
+    case JSONX_MEMBER_ABSENT:
+    case JSONX_MEMBER_NULL:
         return 0;
-    if (!json_object_is_type(v, json_type_string))
+    case JSONX_MEMBER_STRING:
+        if (n >= cap)
+            return -1;
+        memcpy(dst, s, n);
+        dst[n] = '\0';
+        return 0;
+    default:
         return -1;
-    const char *s = json_object_get_string(v);
-    int n = json_object_get_string_len(v);
-    if (n < 0 || (size_t)n >= cap || memchr(s, '\0', (size_t)n))
-        return -1;
-    memcpy(dst, s, (size_t)n);
-    dst[n] = '\0';
-    return 0;
+    }
 }
 
 /* Optional numeric member: absent -> 0 (*has = 0); finite number -> 0; else -1. */
@@ -163,7 +115,7 @@ int jwt_verify_hs256(const char *token, size_t len, const char *secret, size_t s
     }
 
     /* header */
-    if (b64url_decode(token, (size_t)(d1 - token), buf, sizeof(buf), &n) < 0) {
+    if (b64_decode(B64_URL, token, (size_t)(d1 - token), buf, sizeof(buf), &n) < 0) {
         msg = "malformed token: header is not base64url";
         goto fail;
     }
@@ -193,7 +145,7 @@ int jwt_verify_hs256(const char *token, size_t len, const char *secret, size_t s
         msg = "HMAC failed";
         goto fail;
     }
-    if (b64url_decode(d2 + 1, (size_t)(end - d2 - 1), buf, sizeof(buf), &n) < 0) {
+    if (b64_decode(B64_URL, d2 + 1, (size_t)(end - d2 - 1), buf, sizeof(buf), &n) < 0) {
         msg = "malformed token: signature is not base64url";
         goto fail;
     }
@@ -203,7 +155,7 @@ int jwt_verify_hs256(const char *token, size_t len, const char *secret, size_t s
     }
 
     /* payload */
-    if (b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), buf, sizeof(buf), &n) < 0) {
+    if (b64_decode(B64_URL, d1 + 1, (size_t)(d2 - d1 - 1), buf, sizeof(buf), &n) < 0) {
         msg = "malformed token: payload is not base64url";
         goto fail;
     }
@@ -255,7 +207,7 @@ fail:
     json_object_put(hdr);
     json_object_put(pl);
     OPENSSL_cleanse(mac, sizeof(mac));
-    set_err(err, errlen, msg);
+    errbuf_set(err, errlen, "%s", msg);
     return -1;
 }
 

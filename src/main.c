@@ -5,12 +5,12 @@
 
 #include "app.h"
 #include "cmd_ivs.h"
+#include "cmd_sns.h"
 #include "config.h"
 #include "doctor.h"
 #include "log.h"
 #include "migrate.h"
 #include "reconcile.h"
-#include "sns.h"
 
 static int cmd_serve(struct config *cfg)
 {
@@ -67,8 +67,8 @@ static int cmd_verify_sns(const struct config *cfg, const char *file)
         return 2;
     }
     char why[512];
-    int r = sns_verify_offline(body, len, cfg->sns_cert_dir, cfg->sns_min_signature_version, why,
-                               sizeof(why));
+    int r = cmd_sns_verify_offline(body, len, cfg->sns_cert_dir, cfg->sns_min_signature_version,
+                                   why, sizeof(why));
     free(body);
     printf("%s\n", why);
     return r == 0 ? 0 : 1;

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #define DEFAULT_MARGIN_US 50000
@@ -16,11 +17,11 @@ struct ratelimit_waiter {
     int64_t deadline; /* 0 = none */
     ratelimit_cb cb;
     void *arg;
-    struct ratelimit_waiter *prev, *next;
+    TAILQ_ENTRY(ratelimit_waiter) link;
 };
 
 struct queue {
-    struct ratelimit_waiter *head, *tail;
+    TAILQ_HEAD(ratelimit_waiters, ratelimit_waiter) waiters;
     int n;
 };
 
@@ -79,8 +80,10 @@ struct ratelimit *ratelimit_new(struct event_base *base, const struct ratelimit_
     rl->base = base;
     rl->rps = o->rps;
     rl->max_inflight = o->max_inflight;
-    for (int i = 0; i < RATELIMIT_CLASSES; i++)
+    for (int i = 0; i < RATELIMIT_CLASSES; i++) {
         rl->max_queue[i] = o->max_queue[i] > 0 ? o->max_queue[i] : DEFAULT_QUEUE;
+        TAILQ_INIT(&rl->q[i].waiters);
+    }
     rl->clock = o->clock ? o->clock : mono_us;
     rl->clock_arg = o->clock_arg;
     rl->k = (int)ceil(o->rps - 1e-9);
@@ -111,9 +114,9 @@ void ratelimit_free(struct ratelimit *rl)
     if (!rl)
         return;
     for (int i = 0; i < RATELIMIT_CLASSES; i++) {
-        struct ratelimit_waiter *w = rl->q[i].head, *n;
-        for (; w; w = n) {
-            n = w->next;
+        struct ratelimit_waiter *w;
+        while ((w = TAILQ_FIRST(&rl->q[i].waiters))) {
+            TAILQ_REMOVE(&rl->q[i].waiters, w, link);
             free(w);
         }
     }
@@ -126,14 +129,7 @@ void ratelimit_free(struct ratelimit *rl)
 static void unlink_waiter(struct ratelimit *rl, struct ratelimit_waiter *w)
 {
     struct queue *q = &rl->q[w->cls];
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
+    TAILQ_REMOVE(&q->waiters, w, link);
     q->n--;
 }
 
@@ -154,12 +150,7 @@ int ratelimit_acquire(struct ratelimit *rl, enum ratelimit_class cls, int64_t ma
     w->cb = cb;
     w->arg = arg;
     w->deadline = max_wait_us > 0 ? rl->clock(rl->clock_arg) + max_wait_us : 0;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
+    TAILQ_INSERT_TAIL(&q->waiters, w, link);
     q->n++;
     if (out)
         *out = w;
@@ -228,8 +219,9 @@ static void record_start(struct ratelimit *rl, int64_t now)
 
 static struct ratelimit_waiter *first_expired(struct ratelimit *rl, int64_t now)
 {
+    struct ratelimit_waiter *w;
     for (int c = 0; c < RATELIMIT_CLASSES; c++)
-        for (struct ratelimit_waiter *w = rl->q[c].head; w; w = w->next)
+        for (w = TAILQ_FIRST(&rl->q[c].waiters); w; w = TAILQ_NEXT(w, link))
             if (w->deadline && now >= w->deadline)
                 return w;
     return NULL;
@@ -258,7 +250,7 @@ int64_t ratelimit_poll(struct ratelimit *rl)
             rate_wait(rl, now) > 0)
             break;
         int c = rl->q[rl->turn].n ? rl->turn : 1 - rl->turn;
-        w = rl->q[c].head;
+        w = TAILQ_FIRST(&rl->q[c].waiters);
         unlink_waiter(rl, w);
         rl->turn = 1 - c;
         record_start(rl, now);
@@ -274,7 +266,7 @@ int64_t ratelimit_poll(struct ratelimit *rl)
         if (rl->inflight < rl->max_inflight)
             next = rate_wait(rl, now);
         for (int c = 0; c < RATELIMIT_CLASSES; c++)
-            for (w = rl->q[c].head; w; w = w->next)
+            for (w = TAILQ_FIRST(&rl->q[c].waiters); w; w = TAILQ_NEXT(w, link))
                 if (w->deadline) {
                     int64_t d = w->deadline - now;
                     if (d < 0)

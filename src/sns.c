@@ -1,10 +1,12 @@
 #include "sns.h"
 
+#include "arn.h"
+#include "b64.h"
+#include "errbuf.h"
+#include "iso8601.h"
 #include "jsonx.h"
 
-#include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,160 +22,41 @@
 #define SNS_CERT_SUFFIX  ".pem"
 #define SNS_CERT_HEX_MIN 8
 #define SNS_CERT_HEX_MAX 128
-#define SNS_REGION_MAX   31
 #define SNS_PEM_LINE_MAX 76
 #define SNS_MIN_RSA_BITS 2048
 
-static void sns_set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* ------------------------------------------------------------ timestamp */
 
-static void sns_set_err(char *err, size_t errlen, const char *fmt, ...)
+/* YYYY-MM-DDTHH:MM:SS[.d{1,9}]Z (iso8601 ISO8601_UTC), 1970 or later. */
+static int sns_parse_timestamp(const char *s, time_t *t, int *ms)
 {
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* --------------------------------------------------------------- base64 */
-
-static int sns_b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
+    int64_t us;
+    if (iso8601_parse(s, strlen(s), ISO8601_UTC, &us) || us < 0)
+        return -1;
+    int64_t secs = us / 1000000;
+    if (sizeof(time_t) < 8 && secs > INT32_MAX)
+        return -1;
+    *t = (time_t)secs;
+    *ms = (int)(us % 1000000 / 1000);
+    return 0;
 }
 
 /*
- * Strict base64 (RFC 4648 section 4): length a multiple of 4, '=' only as
- * the final padding, unused bits zero, no whitespace. *out is malloc'd.
+ * Strict base64 (RFC 4648 section 4, b64 B64_STD), not empty. *out is malloc'd.
  */
 static int sns_b64_decode(const char *in, size_t n, unsigned char **out, size_t *outlen)
 {
     unsigned char *buf = NULL;
-    size_t o = 0;
 
     *out = NULL;
     *outlen = 0;
-    if (n == 0 || n % 4 != 0)
-        goto fail;
-    buf = malloc(n / 4 * 3);
-    if (!buf)
-        goto fail;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4];
-        int pad = 0;
-        int last = (i + 4 == n);
-        for (int k = 0; k < 4; k++) {
-            unsigned char c = (unsigned char)in[i + k];
-            if (c == '=' && last && k >= 2) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad)
-                goto fail; /* data after '=' */
-            v[k] = sns_b64_val(c);
-            if (v[k] < 0)
-                goto fail;
-        }
-        uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) |
-                     (uint32_t)v[3];
-        if (pad == 2 && (v[1] & 0x0f))
-            goto fail; /* non-canonical */
-        if (pad == 1 && (v[2] & 0x03))
-            goto fail;
-        buf[o++] = (unsigned char)(w >> 16);
-        if (pad < 2)
-            buf[o++] = (unsigned char)(w >> 8);
-        if (pad < 1)
-            buf[o++] = (unsigned char)w;
+    if (n == 0 || !(buf = malloc(b64_decoded_max(n))))
+        return -1;
+    if (b64_decode(B64_STD, in, n, buf, b64_decoded_max(n), outlen)) {
+        free(buf);
+        return -1;
     }
     *out = buf;
-    *outlen = o;
-    return 0;
-fail:
-    free(buf);
-    return -1;
-}
-
-/* ------------------------------------------------------------ timestamp */
-
-static int sns_leap(int y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static long long sns_days_from_civil(long long y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long long)doe - 719468;
-}
-
-static int sns_digits(const char *s, int n, int *v)
-{
-    int r = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        r = r * 10 + (s[i] - '0');
-    }
-    *v = r;
-    return 0;
-}
-
-/* YYYY-MM-DDTHH:MM:SS[.d{1,9}]Z, nothing else. */
-static int sns_parse_timestamp(const char *s, time_t *t, int *ms)
-{
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, mo, d, h, mi, se, frac = 0;
-    size_t n = strlen(s);
-
-    if (n < 20 || n > 30)
-        return -1;
-    if (sns_digits(s, 4, &y) || s[4] != '-' || sns_digits(s + 5, 2, &mo) || s[7] != '-' ||
-        sns_digits(s + 8, 2, &d) || s[10] != 'T' || sns_digits(s + 11, 2, &h) || s[13] != ':' ||
-        sns_digits(s + 14, 2, &mi) || s[16] != ':' || sns_digits(s + 17, 2, &se))
-        return -1;
-    size_t i = 19;
-    if (s[i] == '.') {
-        size_t start = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        size_t nd = i - start;
-        if (nd < 1 || nd > 9)
-            return -1;
-        for (size_t k = 0; k < 3; k++)
-            frac = frac * 10 + (k < nd ? s[start + k] - '0' : 0);
-    }
-    if (s[i] != 'Z' || i + 1 != n)
-        return -1;
-    if (y < 1970 || mo < 1 || mo > 12 || h > 23 || mi > 59 || se > 59)
-        return -1;
-    int dim = mdays[mo - 1] + (mo == 2 && sns_leap(y));
-    if (d < 1 || d > dim)
-        return -1;
-    long long secs =
-        sns_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400LL + h * 3600LL + mi * 60LL + se;
-    if (sizeof(time_t) < 8 && secs > INT32_MAX)
-        return -1;
-    *t = (time_t)secs;
-    *ms = frac;
     return 0;
 }
 
@@ -196,7 +79,7 @@ static int sns_get_str(struct json_object *obj, const struct sns_field *f, char 
     *dst = NULL;
     if (!json_object_object_get_ex(obj, f->key, &v)) {
         if (f->required) {
-            sns_set_err(err, errlen, "%s: missing", f->key);
+            errbuf_set(err, errlen, "%s: missing", f->key);
             return -1;
         }
         return 0;
@@ -204,39 +87,39 @@ static int sns_get_str(struct json_object *obj, const struct sns_field *f, char 
     if (!v) {
         if (f->allow_null)
             return 0;
-        sns_set_err(err, errlen, "%s: must be a string, not null", f->key);
+        errbuf_set(err, errlen, "%s: must be a string, not null", f->key);
         return -1;
     }
     if (!json_object_is_type(v, json_type_string)) {
-        sns_set_err(err, errlen, "%s: must be a string", f->key);
+        errbuf_set(err, errlen, "%s: must be a string", f->key);
         return -1;
     }
     const char *s = json_object_get_string(v);
     int sl = json_object_get_string_len(v);
     if (!s || sl < 0) {
-        sns_set_err(err, errlen, "%s: unreadable", f->key);
+        errbuf_set(err, errlen, "%s: unreadable", f->key);
         return -1;
     }
     size_t n = (size_t)sl;
     if (n > f->max) {
-        sns_set_err(err, errlen, "%s: too long (%zu bytes, at most %zu)", f->key, n, f->max);
+        errbuf_set(err, errlen, "%s: too long (%zu bytes, at most %zu)", f->key, n, f->max);
         return -1;
     }
     if (n == 0 && !f->allow_empty) {
-        sns_set_err(err, errlen, "%s: empty", f->key);
+        errbuf_set(err, errlen, "%s: empty", f->key);
         return -1;
     }
     if (!f->allow_nul && memchr(s, '\0', n)) {
-        sns_set_err(err, errlen, "%s: contains U+0000", f->key);
+        errbuf_set(err, errlen, "%s: contains U+0000", f->key);
         return -1;
     }
     if (!jsonx_utf8_valid(s, n)) {
-        sns_set_err(err, errlen, "%s: not valid UTF-8", f->key);
+        errbuf_set(err, errlen, "%s: not valid UTF-8", f->key);
         return -1;
     }
     char *c = malloc(n + 1);
     if (!c) {
-        sns_set_err(err, errlen, "%s: out of memory", f->key);
+        errbuf_set(err, errlen, "%s: out of memory", f->key);
         return -1;
     }
     memcpy(c, s, n);
@@ -275,14 +158,14 @@ int sns_parse(const char *body, size_t len, int max_depth, struct sns_message *o
     if (out)
         memset(out, 0, sizeof(*out));
     if (!body || !out) {
-        sns_set_err(err, errlen, "body: missing");
+        errbuf_set(err, errlen, "body: missing");
         goto fail;
     }
     enum jsonx_error jerr =
         jsonx_parse_object(body, len, max_depth > 0 ? max_depth : SNS_DEFAULT_MAX_DEPTH, &obj);
     if (jerr != JSONX_OK) {
-        sns_set_err(err, errlen, "body: %s",
-                    jerr == JSONX_DEPTH ? "JSON nested too deeply" : jsonx_strerror(jerr));
+        errbuf_set(err, errlen, "body: %s",
+                   jerr == JSONX_DEPTH ? "JSON nested too deeply" : jsonx_strerror(jerr));
         goto fail;
     }
 
@@ -296,7 +179,7 @@ int sns_parse(const char *body, size_t len, int max_depth, struct sns_message *o
     } else if (strcmp(out->type_str, "UnsubscribeConfirmation") == 0) {
         out->type = SNS_UNSUBSCRIBE_CONFIRMATION;
     } else {
-        sns_set_err(err, errlen, "Type: unknown message type");
+        errbuf_set(err, errlen, "Type: unknown message type");
         goto fail;
     }
     conf = out->type != SNS_NOTIFICATION;
@@ -331,8 +214,8 @@ int sns_parse(const char *body, size_t len, int max_depth, struct sns_message *o
             goto fail;
     }
     if (sns_parse_timestamp(out->timestamp, &out->time, &out->time_ms)) {
-        sns_set_err(err, errlen,
-                    "Timestamp: not an ISO 8601 UTC time like 2026-03-06T19:55:38.903Z");
+        errbuf_set(err, errlen,
+                   "Timestamp: not an ISO 8601 UTC time like 2026-03-06T19:55:38.903Z");
         goto fail;
     }
     if (strcmp(out->signature_version_str, "1") == 0) {
@@ -340,7 +223,7 @@ int sns_parse(const char *body, size_t len, int max_depth, struct sns_message *o
     } else if (strcmp(out->signature_version_str, "2") == 0) {
         out->signature_version = 2;
     } else {
-        sns_set_err(err, errlen, "SignatureVersion: unsupported (must be \"1\" or \"2\")");
+        errbuf_set(err, errlen, "SignatureVersion: unsupported (must be \"1\" or \"2\")");
         goto fail;
     }
     json_object_put(obj);
@@ -414,43 +297,6 @@ int sns_string_to_sign(const struct sns_message *msg, char **out, size_t *len)
 
 /* ----------------------------------------------------------------- URLs */
 
-static int sns_is_lower(char c)
-{
-    return c >= 'a' && c <= 'z';
-}
-
-static int sns_is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* region: [a-z]{2}(-[a-z]+)+-[0-9]{1,2} */
-static int sns_region_ok(const char *s, size_t n)
-{
-    size_t i = 2;
-    int words = 0;
-
-    if (n < 6 || n > SNS_REGION_MAX || !sns_is_lower(s[0]) || !sns_is_lower(s[1]))
-        return 0;
-    for (;;) {
-        if (i >= n || s[i] != '-')
-            return 0;
-        i++;
-        if (i < n && sns_is_digit(s[i]))
-            break;
-        size_t start = i;
-        while (i < n && sns_is_lower(s[i]))
-            i++;
-        if (i == start)
-            return 0;
-        words++;
-    }
-    size_t ds = i;
-    while (i < n && sns_is_digit(s[i]))
-        i++;
-    return words >= 1 && i == n && i - ds >= 1 && i - ds <= 2;
-}
-
 static int sns_ends_with(const char *s, size_t n, const char *suf, size_t *stem)
 {
     size_t sl = strlen(suf);
@@ -481,7 +327,7 @@ static int sns_regional_name_ok(const char *h, size_t n, const char *prefix)
         return 0;
     const char *r = h + pl;
     size_t rl = stem - pl;
-    if (!sns_region_ok(r, rl))
+    if (!aws_region_valid(r, rl))
         return 0;
     if (cn != (rl > 3 && memcmp(r, "cn-", 3) == 0))
         return 0;
@@ -500,37 +346,37 @@ static int sns_url_host(const char *url, const char **rest, char *err, size_t er
     size_t n;
 
     if (!url) {
-        sns_set_err(err, errlen, "missing");
+        errbuf_set(err, errlen, "missing");
         return -1;
     }
     n = strnlen(url, SNS_MAX_URL + 1);
     if (n > SNS_MAX_URL) {
-        sns_set_err(err, errlen, "too long");
+        errbuf_set(err, errlen, "too long");
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)url[i];
         if (c <= 0x20 || c >= 0x7f || c == '\\') {
-            sns_set_err(err, errlen, "contains whitespace, control, backslash or non-ASCII");
+            errbuf_set(err, errlen, "contains whitespace, control, backslash or non-ASCII");
             return -1;
         }
     }
     if (strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
-        sns_set_err(err, errlen, "not https");
+        errbuf_set(err, errlen, "not https");
         return -1;
     }
     const char *h = url + sizeof(scheme) - 1;
     size_t hl = strcspn(h, "/?#");
     if (memchr(h, '@', hl)) {
-        sns_set_err(err, errlen, "userinfo not allowed");
+        errbuf_set(err, errlen, "userinfo not allowed");
         return -1;
     }
     if (memchr(h, ':', hl)) {
-        sns_set_err(err, errlen, "port not allowed");
+        errbuf_set(err, errlen, "port not allowed");
         return -1;
     }
     if (!sns_host_ok(h, hl)) {
-        sns_set_err(err, errlen, "host not an SNS host (sns.<region>.amazonaws.com)");
+        errbuf_set(err, errlen, "host not an SNS host (sns.<region>.amazonaws.com)");
         return -1;
     }
     *rest = h + hl;
@@ -543,12 +389,12 @@ int sns_cert_url_check(const char *url, char *err, size_t errlen)
     char sub[160];
 
     if (sns_url_host(url, &p, sub, sizeof(sub))) {
-        sns_set_err(err, errlen, "SigningCertURL: %s", sub);
+        errbuf_set(err, errlen, "SigningCertURL: %s", sub);
         return -1;
     }
     size_t pl = strlen(SNS_CERT_PREFIX);
     if (p[0] != '/' || strncmp(p + 1, SNS_CERT_PREFIX, pl) != 0) {
-        sns_set_err(err, errlen, "SigningCertURL: path not /SimpleNotificationService-<hex>.pem");
+        errbuf_set(err, errlen, "SigningCertURL: path not /SimpleNotificationService-<hex>.pem");
         return -1;
     }
     const char *hex = p + 1 + pl;
@@ -556,7 +402,7 @@ int sns_cert_url_check(const char *url, char *err, size_t errlen)
     while ((hex[hn] >= '0' && hex[hn] <= '9') || (hex[hn] >= 'a' && hex[hn] <= 'f'))
         hn++;
     if (hn < SNS_CERT_HEX_MIN || hn > SNS_CERT_HEX_MAX || strcmp(hex + hn, SNS_CERT_SUFFIX) != 0) {
-        sns_set_err(err, errlen, "SigningCertURL: path not /SimpleNotificationService-<hex>.pem");
+        errbuf_set(err, errlen, "SigningCertURL: path not /SimpleNotificationService-<hex>.pem");
         return -1;
     }
     return 0;
@@ -568,15 +414,15 @@ int sns_url_host_check(const char *url, char *err, size_t errlen)
     char sub[160];
 
     if (sns_url_host(url, &p, sub, sizeof(sub))) {
-        sns_set_err(err, errlen, "SubscribeURL: %s", sub);
+        errbuf_set(err, errlen, "SubscribeURL: %s", sub);
         return -1;
     }
     if (p[0] != '/') {
-        sns_set_err(err, errlen, "SubscribeURL: path missing after the host");
+        errbuf_set(err, errlen, "SubscribeURL: path missing after the host");
         return -1;
     }
     if (strchr(p, '#')) {
-        sns_set_err(err, errlen, "SubscribeURL: fragment not allowed");
+        errbuf_set(err, errlen, "SubscribeURL: fragment not allowed");
         return -1;
     }
     return 0;
@@ -679,79 +525,79 @@ int sns_cert_load_pem(const char *pem, size_t len, X509 **out, char *err, size_t
     if (out)
         *out = NULL;
     if (!pem || !out) {
-        sns_set_err(err, errlen, "certificate: missing");
+        errbuf_set(err, errlen, "certificate: missing");
         goto fail;
     }
     if (len == 0 || len > SNS_MAX_CERT_FILE) {
-        sns_set_err(err, errlen, "certificate: empty or larger than %d bytes", SNS_MAX_CERT_FILE);
+        errbuf_set(err, errlen, "certificate: empty or larger than %d bytes", SNS_MAX_CERT_FILE);
         goto fail;
     }
     while (p < len && sns_pem_ws(pem[p]))
         p++;
     if (len - p < sizeof(begin) - 1 || memcmp(pem + p, begin, sizeof(begin) - 1) != 0) {
-        sns_set_err(err, errlen, "certificate: not a PEM CERTIFICATE (other text before it?)");
+        errbuf_set(err, errlen, "certificate: not a PEM CERTIFICATE (other text before it?)");
         goto fail;
     }
     p += sizeof(begin) - 1;
     if (!sns_eol(pem, len, &p)) {
-        sns_set_err(err, errlen, "certificate: bad PEM header line");
+        errbuf_set(err, errlen, "certificate: bad PEM header line");
         goto fail;
     }
     b64 = malloc(len);
     if (!b64) {
-        sns_set_err(err, errlen, "certificate: out of memory");
+        errbuf_set(err, errlen, "certificate: out of memory");
         goto fail;
     }
     for (;;) {
         if (p >= len) {
-            sns_set_err(err, errlen, "certificate: PEM END line missing");
+            errbuf_set(err, errlen, "certificate: PEM END line missing");
             goto fail;
         }
         if (pem[p] == '-')
             break;
         size_t ls = p;
-        while (p < len && (sns_b64_val((unsigned char)pem[p]) >= 0 || pem[p] == '='))
+        while (p < len && (b64_value(B64_STD, (unsigned char)pem[p]) >= 0 || pem[p] == '='))
             p++;
         size_t ll = p - ls;
         if (ll == 0 || ll > SNS_PEM_LINE_MAX || !sns_eol(pem, len, &p)) {
-            sns_set_err(err, errlen, "certificate: bad PEM body line (headers or junk?)");
+            errbuf_set(err, errlen, "certificate: bad PEM body line (headers or junk?)");
             goto fail;
         }
         memcpy(b64 + b64n, pem + ls, ll);
         b64n += ll;
     }
     if (len - p < sizeof(end) - 1 || memcmp(pem + p, end, sizeof(end) - 1) != 0) {
-        sns_set_err(err, errlen, "certificate: bad PEM END line");
+        errbuf_set(err, errlen, "certificate: bad PEM END line");
         goto fail;
     }
     p += sizeof(end) - 1;
     while (p < len && sns_pem_ws(pem[p]))
         p++;
     if (p != len) {
-        sns_set_err(err, errlen, "certificate: text after the PEM block");
+        errbuf_set(err, errlen, "certificate: text after the PEM block");
         goto fail;
     }
     if (sns_b64_decode(b64, b64n, &der, &dern)) {
-        sns_set_err(err, errlen, "certificate: PEM body is not strict base64");
+        errbuf_set(err, errlen, "certificate: PEM body is not strict base64");
         goto fail;
     }
     const unsigned char *dp = der;
     x = d2i_X509(NULL, &dp, (long)dern);
     if (!x || dp != der + dern) {
-        sns_set_err(err, errlen, "certificate: not one DER X.509 certificate");
+        errbuf_set(err, errlen, "certificate: not one DER X.509 certificate");
         goto fail;
     }
     EVP_PKEY *pk = X509_get0_pubkey(x);
     if (!pk || EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA) {
-        sns_set_err(err, errlen, "certificate: key is not RSA");
+        errbuf_set(err, errlen, "certificate: key is not RSA");
         goto fail;
     }
     if (EVP_PKEY_get_bits(pk) < SNS_MIN_RSA_BITS) {
-        sns_set_err(err, errlen, "certificate: RSA key shorter than %d bits", SNS_MIN_RSA_BITS);
+        errbuf_set(err, errlen, "certificate: RSA key shorter than %d bits", SNS_MIN_RSA_BITS);
         goto fail;
     }
     if (!sns_cert_names_ok(x)) {
-        sns_set_err(err, errlen, "certificate: subject is not sns.amazonaws.com");
+        errbuf_set(err, errlen, "certificate: subject is not sns.amazonaws.com");
         goto fail;
     }
     free(b64);
@@ -771,7 +617,8 @@ static int sns_asn1_time_t(const ASN1_TIME *a, long long *t)
 
     if (!a || ASN1_TIME_to_tm(a, &tm) != 1)
         return -1;
-    *t = sns_days_from_civil(tm.tm_year + 1900LL, (unsigned)tm.tm_mon + 1, (unsigned)tm.tm_mday) *
+    *t = iso8601_days_from_civil(tm.tm_year + 1900LL, (unsigned)tm.tm_mon + 1,
+                                 (unsigned)tm.tm_mday) *
              86400LL +
          tm.tm_hour * 3600LL + tm.tm_min * 60LL + tm.tm_sec;
     return 0;
@@ -798,7 +645,7 @@ int sns_verify(const struct sns_message *msg, X509 *cert, char *err, size_t errl
     const EVP_MD *alg;
 
     if (!msg || !cert || !msg->signature) {
-        sns_set_err(err, errlen, "signature: message or certificate missing");
+        errbuf_set(err, errlen, "signature: message or certificate missing");
         goto fail;
     }
     if (msg->signature_version == 1) {
@@ -806,34 +653,34 @@ int sns_verify(const struct sns_message *msg, X509 *cert, char *err, size_t errl
     } else if (msg->signature_version == 2) {
         alg = EVP_sha256();
     } else {
-        sns_set_err(err, errlen, "SignatureVersion: unsupported (must be 1 or 2)");
+        errbuf_set(err, errlen, "SignatureVersion: unsupported (must be 1 or 2)");
         goto fail;
     }
     if (sns_cert_valid_at(cert, msg->time)) {
-        sns_set_err(err, errlen, "certificate: not valid at the message Timestamp");
+        errbuf_set(err, errlen, "certificate: not valid at the message Timestamp");
         goto fail;
     }
     EVP_PKEY *pk = X509_get0_pubkey(cert);
     if (!pk || EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA) {
-        sns_set_err(err, errlen, "certificate: key is not RSA");
+        errbuf_set(err, errlen, "certificate: key is not RSA");
         goto fail;
     }
     if (sns_b64_decode(msg->signature, strlen(msg->signature), &sig, &sigl)) {
-        sns_set_err(err, errlen, "Signature: not strict base64");
+        errbuf_set(err, errlen, "Signature: not strict base64");
         goto fail;
     }
     if (sns_string_to_sign(msg, &sts, &stsl)) {
-        sns_set_err(err, errlen, "signature: cannot build the string to sign");
+        errbuf_set(err, errlen, "signature: cannot build the string to sign");
         goto fail;
     }
     md = EVP_MD_CTX_new();
     if (!md || EVP_DigestVerifyInit(md, &pctx, alg, NULL, pk) != 1 ||
         EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
-        sns_set_err(err, errlen, "signature: OpenSSL verify setup failed");
+        errbuf_set(err, errlen, "signature: OpenSSL verify setup failed");
         goto fail;
     }
     if (EVP_DigestVerify(md, sig, sigl, (const unsigned char *)sts, stsl) != 1) {
-        sns_set_err(err, errlen, "signature does not match");
+        errbuf_set(err, errlen, "signature does not match");
         goto fail;
     }
     EVP_MD_CTX_free(md);
@@ -845,119 +692,5 @@ fail:
     EVP_MD_CTX_free(md);
     free(sig);
     free(sts);
-    return -1;
-}
-
-/* -------------------------------------------------------------- offline */
-
-static int sns_read_small_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = NULL;
-    char *buf = NULL;
-    size_t n;
-
-    *out = NULL;
-    *len = 0;
-    f = fopen(path, "rb");
-    if (!f) {
-        sns_set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        goto fail;
-    }
-    buf = malloc(SNS_MAX_CERT_FILE + 1);
-    if (!buf) {
-        sns_set_err(err, errlen, "out of memory");
-        goto fail;
-    }
-    n = fread(buf, 1, SNS_MAX_CERT_FILE + 1, f);
-    if (ferror(f)) {
-        sns_set_err(err, errlen, "cannot read %s", path);
-        goto fail;
-    }
-    if (n > SNS_MAX_CERT_FILE) {
-        sns_set_err(err, errlen, "%s: larger than %d bytes", path, SNS_MAX_CERT_FILE);
-        goto fail;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-fail:
-    if (f)
-        fclose(f);
-    free(buf);
-    return -1;
-}
-
-static void sns_fmt_time(const ASN1_TIME *a, char *buf, size_t n)
-{
-    struct tm tm;
-    if (!a || ASN1_TIME_to_tm(a, &tm) != 1 || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, n, "?");
-}
-
-int sns_verify_offline(const char *body, size_t len, const char *cert_dir, int min_sigver,
-                       char *why, size_t whylen)
-{
-    struct sns_message msg;
-    char err[256], name[SNS_CERT_NAME_MAX], path[4096 + SNS_CERT_NAME_MAX];
-    char *pem = NULL;
-    size_t peml = 0;
-    X509 *cert = NULL;
-
-    memset(&msg, 0, sizeof(msg));
-    if (sns_parse(body, len, SNS_DEFAULT_MAX_DEPTH, &msg, err, sizeof(err))) {
-        sns_set_err(why, whylen, "invalid: %s", err);
-        goto fail;
-    }
-    if (msg.signature_version < min_sigver) {
-        sns_set_err(why, whylen, "invalid: SignatureVersion %d below the required minimum %d",
-                    msg.signature_version, min_sigver);
-        goto fail;
-    }
-    if (sns_cert_url_check(msg.signing_cert_url, err, sizeof(err))) {
-        sns_set_err(why, whylen, "invalid: %s", err);
-        goto fail;
-    }
-    if (!cert_dir || !cert_dir[0]) {
-        sns_set_err(why, whylen, "invalid: no certificate directory (SNS_CERT_DIR) set");
-        goto fail;
-    }
-    if (sns_cert_filename(msg.signing_cert_url, name, sizeof(name))) {
-        sns_set_err(why, whylen, "invalid: SigningCertURL: no file name");
-        goto fail;
-    }
-    int pn = snprintf(path, sizeof(path), "%s/%s", cert_dir, name);
-    if (pn < 0 || (size_t)pn >= sizeof(path)) {
-        sns_set_err(why, whylen, "invalid: certificate path too long");
-        goto fail;
-    }
-    if (sns_read_small_file(path, &pem, &peml, err, sizeof(err))) {
-        sns_set_err(why, whylen, "invalid: certificate %s", err);
-        goto fail;
-    }
-    if (sns_cert_load_pem(pem, peml, &cert, err, sizeof(err))) {
-        sns_set_err(why, whylen, "invalid: %s (%s)", err, path);
-        goto fail;
-    }
-    if (sns_verify(&msg, cert, err, sizeof(err))) {
-        sns_set_err(why, whylen, "invalid: %s", err);
-        goto fail;
-    }
-    char nb[32], na[32];
-    sns_fmt_time(X509_get0_notBefore(cert), nb, sizeof(nb));
-    sns_fmt_time(X509_get0_notAfter(cert), na, sizeof(na));
-    sns_set_err(why, whylen,
-                "valid: %s %s from %s at %s, SignatureVersion %d, certificate %s (valid %s .. %s)",
-                msg.type_str, msg.message_id, msg.topic_arn, msg.timestamp, msg.signature_version,
-                name, nb, na);
-    X509_free(cert);
-    free(pem);
-    sns_message_free(&msg);
-    return 0;
-fail:
-    X509_free(cert);
-    free(pem);
-    sns_message_free(&msg);
     return -1;
 }

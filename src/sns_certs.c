@@ -3,14 +3,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "errbuf.h"
 #include "http_client.h"
 #include "metrics.h"
 #include "sns.h"
@@ -35,15 +36,15 @@ struct sns_certs_neg {
 struct sns_certs_waiter {
     sns_certs_cb cb;
     void *arg;
-    struct sns_certs_waiter *next;
+    TAILQ_ENTRY(sns_certs_waiter) link;
 };
 
 struct sns_certs_fetch {
     struct sns_certs *owner;
     char *url;
     int delivering; /* the answer is being handed out: do not join */
-    struct sns_certs_waiter *waiters, **tail;
-    struct sns_certs_fetch *next;
+    TAILQ_HEAD(sns_certs_waiters, sns_certs_waiter) waiters;
+    TAILQ_ENTRY(sns_certs_fetch) link;
 };
 
 struct sns_certs {
@@ -57,22 +58,9 @@ struct sns_certs {
     int n_entries;
     struct sns_certs_neg *neg;
     int n_neg;
-    struct sns_certs_fetch *fetches;
+    TAILQ_HEAD(sns_certs_fetches, sns_certs_fetch) fetches;
     int n_fetches;
 };
-
-static void sns_certs_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void sns_certs_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void sns_certs_count(struct sns_certs *c, const char *name, const char *result)
 {
@@ -91,6 +79,7 @@ struct sns_certs *sns_certs_new(struct http_client *hc, const char *cert_dir, in
         goto fail;
     c->hc = hc;
     c->m = m;
+    TAILQ_INIT(&c->fetches);
     c->max = max_entries > 0 ? max_entries : SNS_CERTS_DEFAULT_ENTRIES;
     if (cert_dir && cert_dir[0]) {
         c->cert_dir = strdup(cert_dir);
@@ -123,9 +112,9 @@ fail:
 
 static void sns_certs_fetch_free(struct sns_certs_fetch *f)
 {
-    while (f->waiters) {
-        struct sns_certs_waiter *w = f->waiters;
-        f->waiters = w->next;
+    struct sns_certs_waiter *w;
+    while ((w = TAILQ_FIRST(&f->waiters))) {
+        TAILQ_REMOVE(&f->waiters, w, link);
         free(w);
     }
     free(f->url);
@@ -136,9 +125,9 @@ void sns_certs_free(struct sns_certs *c)
 {
     if (!c)
         return;
-    while (c->fetches) {
-        struct sns_certs_fetch *f = c->fetches;
-        c->fetches = f->next;
+    struct sns_certs_fetch *f;
+    while ((f = TAILQ_FIRST(&c->fetches))) {
+        TAILQ_REMOVE(&c->fetches, f, link);
         if (c->hc)
             http_client_cancel(c->hc, f);
         sns_certs_fetch_free(f);
@@ -253,21 +242,21 @@ static int sns_certs_load_file(struct sns_certs *c, const char *url, X509 **out,
     if (!f) {
         if (errno == ENOENT)
             return 0;
-        sns_certs_err(err, errlen, "certificate file %s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "certificate file %s: %s", path, strerror(errno));
         goto done;
     }
     buf = malloc(SNS_MAX_CERT_FILE + 1);
     if (!buf) {
-        sns_certs_err(err, errlen, "certificate file %s: out of memory", path);
+        errbuf_set(err, errlen, "certificate file %s: out of memory", path);
         goto done;
     }
     size_t n = fread(buf, 1, SNS_MAX_CERT_FILE + 1, f);
     if (ferror(f) || n > SNS_MAX_CERT_FILE) {
-        sns_certs_err(err, errlen, "certificate file %s: unreadable or too large", path);
+        errbuf_set(err, errlen, "certificate file %s: unreadable or too large", path);
         goto done;
     }
     if (sns_cert_load_pem(buf, n, out, lerr, sizeof(lerr))) {
-        sns_certs_err(err, errlen, "certificate file %s: %s", path, lerr);
+        errbuf_set(err, errlen, "certificate file %s: %s", path, lerr);
         goto done;
     }
     rc = 1;
@@ -283,7 +272,7 @@ X509 *sns_certs_lookup(struct sns_certs *c, const char *url, char *err, size_t e
     X509 *x = NULL;
 
     if (!c) {
-        sns_certs_err(err, errlen, "certificate cache missing");
+        errbuf_set(err, errlen, "certificate cache missing");
         return NULL;
     }
     if (sns_cert_url_check(url, err, errlen))
@@ -301,13 +290,13 @@ X509 *sns_certs_lookup(struct sns_certs *c, const char *url, char *err, size_t e
     }
     if (rc == 0) {
         sns_certs_count(c, SNS_CERTS_CACHE_METRIC, "miss");
-        sns_certs_err(err, errlen, "certificate not cached");
+        errbuf_set(err, errlen, "certificate not cached");
         return NULL;
     }
     sns_certs_count(c, SNS_CERTS_CACHE_METRIC, "file");
     x = sns_certs_insert(c, url, x);
     if (!x)
-        sns_certs_err(err, errlen, "certificate cache: out of memory");
+        errbuf_set(err, errlen, "certificate cache: out of memory");
     return x;
 }
 
@@ -402,17 +391,6 @@ fail_nofile:
     sns_certs_count(c, SNS_CERTS_WRITE_METRIC, "error");
 }
 
-static void sns_certs_unlink_fetch(struct sns_certs *c, struct sns_certs_fetch *f)
-{
-    for (struct sns_certs_fetch **pp = &c->fetches; *pp; pp = &(*pp)->next) {
-        if (*pp == f) {
-            *pp = f->next;
-            c->n_fetches--;
-            return;
-        }
-    }
-}
-
 static void sns_certs_done(const struct http_response *resp, void *arg)
 {
     struct sns_certs_fetch *f = arg;
@@ -423,15 +401,15 @@ static void sns_certs_done(const struct http_response *resp, void *arg)
 
     if (resp->failed || resp->status == 0) {
         transient = 1;
-        sns_certs_err(err, sizeof(err), "certificate fetch failed: %s",
-                      resp->error ? resp->error : "transport error");
+        errbuf_set(err, sizeof(err), "certificate fetch failed: %s",
+                   resp->error ? resp->error : "transport error");
     } else if (resp->status >= 500 || resp->status == 429) {
         transient = 1;
-        sns_certs_err(err, sizeof(err), "certificate fetch failed: HTTP %ld", resp->status);
+        errbuf_set(err, sizeof(err), "certificate fetch failed: HTTP %ld", resp->status);
     } else if (resp->status != 200) {
-        sns_certs_err(err, sizeof(err), "certificate fetch failed: HTTP %ld", resp->status);
+        errbuf_set(err, sizeof(err), "certificate fetch failed: HTTP %ld", resp->status);
     } else if (sns_cert_load_pem(resp->body, resp->body_len, &cert, lerr, sizeof(lerr))) {
-        sns_certs_err(err, sizeof(err), "fetched %s", lerr);
+        errbuf_set(err, sizeof(err), "fetched %s", lerr);
     }
     if (cert) {
         if (X509_up_ref(cert) == 1)
@@ -440,7 +418,7 @@ static void sns_certs_done(const struct http_response *resp, void *arg)
             X509_free(hold);
             hold = NULL;
             transient = 1;
-            sns_certs_err(err, sizeof(err), "certificate cache: out of memory");
+            errbuf_set(err, sizeof(err), "certificate cache: out of memory");
         } else {
             sns_certs_write_file(c, f->url, resp->body, resp->body_len);
         }
@@ -456,15 +434,14 @@ static void sns_certs_done(const struct http_response *resp, void *arg)
     }
     /* deliver; waiters may cancel others or start new fetches meanwhile */
     f->delivering = 1;
-    while (f->waiters) {
-        struct sns_certs_waiter *w = f->waiters;
-        f->waiters = w->next;
-        if (!f->waiters)
-            f->tail = &f->waiters;
+    struct sns_certs_waiter *w;
+    while ((w = TAILQ_FIRST(&f->waiters))) {
+        TAILQ_REMOVE(&f->waiters, w, link);
         w->cb(hold, hold ? 0 : transient, hold ? NULL : err, w->arg);
         free(w);
     }
-    sns_certs_unlink_fetch(c, f);
+    TAILQ_REMOVE(&c->fetches, f, link);
+    c->n_fetches--;
     sns_certs_fetch_free(f);
     X509_free(hold);
 }
@@ -478,7 +455,7 @@ int sns_certs_fetch(struct sns_certs *c, const char *url, sns_certs_cb cb, void 
     int rc = -2;
 
     if (!c || !cb) {
-        sns_certs_err(err, errlen, "certificate fetch: bad arguments");
+        errbuf_set(err, errlen, "certificate fetch: bad arguments");
         return -2;
     }
     if (sns_cert_url_check(url, err, errlen))
@@ -486,46 +463,45 @@ int sns_certs_fetch(struct sns_certs *c, const char *url, sns_certs_cb cb, void 
     struct sns_certs_neg *n = sns_certs_neg_find(c, url);
     if (n) {
         sns_certs_count(c, SNS_CERTS_FETCH_METRIC, "negative");
-        sns_certs_err(err, errlen, "%s (failed recently, not retried yet)", n->err);
+        errbuf_set(err, errlen, "%s (failed recently, not retried yet)", n->err);
         return n->transient ? -2 : -1;
     }
     w = calloc(1, sizeof(*w));
     if (!w) {
-        sns_certs_err(err, errlen, "certificate fetch: out of memory");
+        errbuf_set(err, errlen, "certificate fetch: out of memory");
         goto fail;
     }
     w->cb = cb;
     w->arg = arg;
-    for (f = c->fetches; f; f = f->next) {
+    for (f = TAILQ_FIRST(&c->fetches); f; f = TAILQ_NEXT(f, link)) {
         if (!f->delivering && strcmp(f->url, url) == 0) {
-            *f->tail = w;
-            f->tail = &w->next;
+            TAILQ_INSERT_TAIL(&f->waiters, w, link);
             return 0;
         }
     }
     if (!c->hc) {
-        sns_certs_err(err, errlen, "certificate not in SNS_CERT_DIR and fetching is disabled");
+        errbuf_set(err, errlen, "certificate not in SNS_CERT_DIR and fetching is disabled");
         goto fail;
     }
     if (c->n_fetches >= SNS_CERTS_MAX_FETCHES) {
         sns_certs_count(c, SNS_CERTS_FETCH_METRIC, "busy");
-        sns_certs_err(err, errlen, "too many certificate fetches in flight");
+        errbuf_set(err, errlen, "too many certificate fetches in flight");
         goto fail;
     }
     f = calloc(1, sizeof(*f));
     if (!f || !(f->url = strdup(url))) {
-        sns_certs_err(err, errlen, "certificate fetch: out of memory");
+        errbuf_set(err, errlen, "certificate fetch: out of memory");
         goto fail;
     }
     f->owner = c;
-    f->tail = &f->waiters;
+    TAILQ_INIT(&f->waiters);
     const char *req_url = url;
     if (c->fetch_base) {
         const char *path = strchr(url + strlen("https://"), '/');
         size_t bl = strlen(c->fetch_base), pl = strlen(path);
         fetch_url = malloc(bl + pl + 1);
         if (!fetch_url) {
-            sns_certs_err(err, errlen, "certificate fetch: out of memory");
+            errbuf_set(err, errlen, "certificate fetch: out of memory");
             goto fail;
         }
         memcpy(fetch_url, c->fetch_base, bl);
@@ -542,14 +518,12 @@ int sns_certs_fetch(struct sns_certs *c, const char *url, sns_certs_cb cb, void 
     };
     if (http_client_request(c->hc, &req, sns_certs_done, f) != 0) {
         sns_certs_count(c, SNS_CERTS_FETCH_METRIC, "transient");
-        sns_certs_err(err, errlen, "certificate fetch: HTTP client refused the request");
+        errbuf_set(err, errlen, "certificate fetch: HTTP client refused the request");
         goto fail;
     }
     free(fetch_url);
-    *f->tail = w;
-    f->tail = &w->next;
-    f->next = c->fetches;
-    c->fetches = f;
+    TAILQ_INSERT_TAIL(&f->waiters, w, link);
+    TAILQ_INSERT_HEAD(&c->fetches, f, link);
     c->n_fetches++;
     return 0;
 fail:
@@ -566,17 +540,15 @@ void sns_certs_cancel(struct sns_certs *c, sns_certs_cb cb, void *arg)
 {
     if (!c)
         return;
-    for (struct sns_certs_fetch *f = c->fetches; f; f = f->next) {
-        struct sns_certs_waiter **pp = &f->waiters;
-        while (*pp) {
-            struct sns_certs_waiter *w = *pp;
+    struct sns_certs_fetch *f;
+    for (f = TAILQ_FIRST(&c->fetches); f; f = TAILQ_NEXT(f, link)) {
+        struct sns_certs_waiter *w = TAILQ_FIRST(&f->waiters), *next;
+        for (; w; w = next) {
+            next = TAILQ_NEXT(w, link);
             if (w->cb == cb && w->arg == arg) {
-                *pp = w->next;
+                TAILQ_REMOVE(&f->waiters, w, link);
                 free(w);
-            } else {
-                pp = &w->next;
             }
         }
-        f->tail = pp;
     }
 }

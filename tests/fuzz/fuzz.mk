@@ -28,11 +28,11 @@ FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -std=gnu11 -Wall -Wext
                -DIVS_VERSION='"$(VERSION)"' -DIVS_GIT_REV='"$(GIT_REV)"' -MMD -MP
 
 # src/*.c each target links (never main.c)
-FUZZ_SRC_sns      := sns jsonx
-FUZZ_SRC_sns_cert := sns jsonx
-FUZZ_SRC_event    := event arn jsonx
-FUZZ_SRC_jwt      := jwt jsonx
-FUZZ_SRC_ivs      := ivs arn aws_creds clock config http_client log metrics ratelimit
+FUZZ_SRC_sns      := sns jsonx arn b64 errbuf iso8601
+FUZZ_SRC_sns_cert := sns jsonx arn b64 errbuf iso8601
+FUZZ_SRC_event    := ivsevent arn jsonx errbuf iso8601
+FUZZ_SRC_jwt      := jwt jsonx b64 errbuf
+FUZZ_SRC_ivs      := ivs arn aws_creds errbuf iso8601 jsonx clock config http_client log metrics ratelimit
 FUZZ_SRC_config   := config log
 
 # extra seed directories from the test fixtures

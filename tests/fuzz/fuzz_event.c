@@ -1,5 +1,5 @@
 /*
- * EventBridge events: event_parse() (+ event_account_allowed, event_kind_name)
+ * EventBridge events: ivsevent_parse() (+ ivsevent_account_allowed, ivsevent_kind_name)
  * and the channel ARN parser arn_parse_channel() on the same bytes.
  */
 #include <stdint.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "arn.h"
-#include "event.h"
+#include "ivsevent.h"
 #include "fuzz_util.h"
 
 static void check_cstr(const char *s, size_t cap)
@@ -20,10 +20,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[128];
     char *json = fuzz_exact(data, size);
-    struct ivs_event ev;
+    struct ivsevent ev;
     static const int depths[4] = {0, 3, 5, 1000};
     int depth = depths[size % 4];
-    if (event_parse(json, size, depth, &ev, err, sizeof(err)) == 0) {
+    if (ivsevent_parse(json, size, depth, &ev, err, sizeof(err)) == 0) {
         check_cstr(ev.id, sizeof(ev.id));
         check_cstr(ev.detail_type, sizeof(ev.detail_type));
         check_cstr(ev.event_name, sizeof(ev.event_name));
@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_cstr(ev.health, sizeof(ev.health));
         if (!*ev.id || strlen(ev.account) != 12)
             abort();
-        if ((ev.kind == EVENT_STREAM_START || ev.kind == EVENT_STREAM_END) && !*ev.stream_id)
+        if ((ev.kind == IVSEVENT_STREAM_START || ev.kind == IVSEVENT_STREAM_END) && !*ev.stream_id)
             abort();
         if (ev.has_channel) {
             struct arn_channel again;
@@ -41,10 +41,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 strcmp(again.account, ev.account) != 0)
                 abort();
         }
-        event_account_allowed(&ev, NULL);
-        event_account_allowed(&ev, "");
-        event_account_allowed(&ev, " ,123456789012 , 210987654321,");
-        event_kind_name(ev.kind);
+        ivsevent_account_allowed(&ev, NULL);
+        ivsevent_account_allowed(&ev, "");
+        ivsevent_account_allowed(&ev, " ,123456789012 , 210987654321,");
+        ivsevent_kind_name(ev.kind);
     } else {
         fuzz_check_err(err, sizeof(err));
     }
@@ -59,10 +59,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         fuzz_check_err(err, sizeof(err));
     }
-    struct ivs_event acct;
+    struct ivsevent acct;
     memset(&acct, 0, sizeof(acct));
     memcpy(acct.account, "123456789012", 13);
-    event_account_allowed(&acct, s);
+    ivsevent_account_allowed(&acct, s);
     free(s);
     return 0;
 }

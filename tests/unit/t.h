@@ -2,7 +2,9 @@
  * t.h: a tiny unit-test harness. Each test file defines tests with TEST(name)
  * and lists them in main via RUN(name); T_END prints "N passed, N failed" and
  * returns the exit status. CHECK() records a failure and goes on; REQUIRE()
- * returns from the test.
+ * returns from the test. Comparisons print both values when they fail:
+ * CHECK_EQ_INT (any integer type, as long long), CHECK_EQ_SIZE (size_t),
+ * CHECK_EQ_STR (C strings; CHECK_STR is the same).
  */
 #ifndef IVS_T_H
 #define IVS_T_H
@@ -29,15 +31,34 @@ static int t_passed __attribute__((unused)), t_failed __attribute__((unused));
             return;                                                                                \
         }                                                                                          \
     } while (0)
-#define CHECK_STR(a, b)                                                                            \
+#define CHECK_EQ_INT(a, b)                                                                         \
     do {                                                                                           \
-        const char *t_a = (a), *t_b = (b);                                                         \
-        if (!t_a || !t_b || strcmp(t_a, t_b) != 0) {                                               \
-            fprintf(stderr, "  %s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__,                     \
-                    t_a ? t_a : "(null)", t_b ? t_b : "(null)");                                   \
+        long long t_a = (long long)(a), t_b = (long long)(b);                                      \
+        if (t_a != t_b) {                                                                          \
+            fprintf(stderr, "  %s:%d: CHECK_EQ_INT(%s, %s) failed: %lld != %lld\n", __FILE__,      \
+                    __LINE__, #a, #b, t_a, t_b);                                                   \
             t_failed_checks++;                                                                     \
         }                                                                                          \
     } while (0)
+#define CHECK_EQ_SIZE(a, b)                                                                        \
+    do {                                                                                           \
+        size_t t_a = (size_t)(a), t_b = (size_t)(b);                                               \
+        if (t_a != t_b) {                                                                          \
+            fprintf(stderr, "  %s:%d: CHECK_EQ_SIZE(%s, %s) failed: %zu != %zu\n", __FILE__,       \
+                    __LINE__, #a, #b, t_a, t_b);                                                   \
+            t_failed_checks++;                                                                     \
+        }                                                                                          \
+    } while (0)
+#define CHECK_EQ_STR(a, b)                                                                         \
+    do {                                                                                           \
+        const char *t_a = (a), *t_b = (b);                                                         \
+        if (!t_a || !t_b || strcmp(t_a, t_b) != 0) {                                               \
+            fprintf(stderr, "  %s:%d: CHECK_EQ_STR(%s, %s) failed: \"%s\" != \"%s\"\n", __FILE__,  \
+                    __LINE__, #a, #b, t_a ? t_a : "(null)", t_b ? t_b : "(null)");                 \
+            t_failed_checks++;                                                                     \
+        }                                                                                          \
+    } while (0)
+#define CHECK_STR(a, b) CHECK_EQ_STR(a, b)
 #define RUN(name)                                                                                  \
     do {                                                                                           \
         int t_before = t_failed_checks;                                                            \

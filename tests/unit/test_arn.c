@@ -113,7 +113,7 @@ TEST(hostile)
         int rc = arn_parse_channel(bad[i], &c, err, sizeof(err));
         if (rc == 0)
             fprintf(stderr, "  accepted: \"%s\"\n", bad[i]);
-        CHECK(rc == -1);
+        CHECK_EQ_INT(rc, -1);
         CHECK(err[0] != '\0');
         CHECK(c.arn[0] == '\0' && c.id[0] == '\0' && c.region[0] == '\0');
     }
@@ -123,7 +123,7 @@ TEST(null_and_long)
 {
     struct arn_channel c;
     char err[128] = "";
-    CHECK(arn_parse_channel(NULL, &c, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(arn_parse_channel(NULL, &c, err, sizeof(err)), -1);
     CHECK(err[0] != '\0');
     CHECK(arn_parse_channel("arn:aws:ivs:us-east-1:123456789012:channel/a", NULL, err,
                             sizeof(err)) == -1);
@@ -131,7 +131,7 @@ TEST(null_and_long)
     CHECK(arn_parse_channel("bad", &c, NULL, 0) == -1);
     char tiny[4];
     CHECK(arn_parse_channel("bad", &c, tiny, sizeof(tiny)) == -1);
-    CHECK(strlen(tiny) == 3);
+    CHECK_EQ_SIZE(strlen(tiny), 3);
 
     /* a huge string: rejected without reading all of it */
     size_t n = 1 << 20;
@@ -140,7 +140,7 @@ TEST(null_and_long)
     memset(big, 'a', n);
     memcpy(big, "arn:aws:ivs:us-east-1:123456789012:channel/", 43);
     big[n] = '\0';
-    CHECK(arn_parse_channel(big, &c, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(arn_parse_channel(big, &c, err, sizeof(err)), -1);
     CHECK_STR(err, "channel ARN too long");
     free(big);
 
@@ -154,6 +154,35 @@ TEST(null_and_long)
     CHECK(parses(buf));
 }
 
+static int region(const char *s)
+{
+    return aws_region_valid(s, strlen(s));
+}
+
+TEST(regions)
+{
+    CHECK_EQ_INT(region("us-east-1"), 1);
+    CHECK_EQ_INT(region("us-gov-west-1"), 1);
+    CHECK_EQ_INT(region("cn-north-1"), 1);
+    CHECK_EQ_INT(region("ap-southeast-12"), 1);
+    CHECK_EQ_INT(region("eu-central-1"), 1);
+    CHECK_EQ_INT(region(""), 0);
+    CHECK_EQ_INT(region("us-east"), 0);
+    CHECK_EQ_INT(region("us-east-123"), 0);
+    CHECK_EQ_INT(region("us-1"), 0);
+    CHECK_EQ_INT(region("US-east-1"), 0);
+    CHECK_EQ_INT(region("u-east-1"), 0);
+    CHECK_EQ_INT(region("use-east-1"), 0);
+    CHECK_EQ_INT(region("us--east-1"), 0);
+    CHECK_EQ_INT(region("us-east-1-"), 0);
+    CHECK_EQ_INT(region("us-east-1a"), 0);
+    CHECK_EQ_INT(region("us-east_1"), 0);
+    CHECK_EQ_INT(region("us-eastxxxxxxxxxxxxxxxxxxxxxxx-1"), 0); /* 32 bytes */
+    CHECK_EQ_INT(region("us-eastxxxxxxxxxxxxxxxxxxxxxx-1"), 1);  /* 31 bytes */
+    CHECK_EQ_INT(aws_region_valid("us-east-1", 7), 0);           /* the length bounds it */
+    CHECK_EQ_INT(aws_region_valid(NULL, 9), 0);
+}
+
 int main(void)
 {
     RUN(good_standard);
@@ -161,5 +190,6 @@ int main(void)
     RUN(good_max_id);
     RUN(hostile);
     RUN(null_and_long);
+    RUN(regions);
     T_END("arn");
 }

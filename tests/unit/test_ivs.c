@@ -26,21 +26,21 @@ TEST(error_from_header)
     struct ivs_error e;
     perr(404, "ChannelNotBroadcasting:http://internal.amazon.com/coral/com.amazonaws.ivs/",
          "{\"exceptionMessage\":\"Channel is not broadcasting\"}", &e);
-    CHECK(e.outcome == IVS_OFFLINE);
+    CHECK_EQ_INT(e.outcome, IVS_OFFLINE);
     CHECK_STR(e.code, "ChannelNotBroadcasting");
     CHECK_STR(e.message, "Channel is not broadcasting");
 
     perr(404, "ResourceNotFoundException:http://x/", "{\"exceptionMessage\":\"no such\"}", &e);
-    CHECK(e.outcome == IVS_ERR_NOT_FOUND);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_NOT_FOUND);
     CHECK_STR(e.message, "no such");
 
     perr(403, "AccessDeniedException", "{\"message\":\"not authorized\"}", &e);
-    CHECK(e.outcome == IVS_ERR_ACCESS_DENIED);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_ACCESS_DENIED);
     CHECK_STR(e.message, "not authorized");
 
     /* the header wins over the body */
     perr(400, "ThrottlingException:x", "{\"__type\":\"ValidationException\"}", &e);
-    CHECK(e.outcome == IVS_ERR_THROTTLED);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_THROTTLED);
     CHECK(ivs_error_retryable(&e));
 }
 
@@ -49,24 +49,24 @@ TEST(error_from_body)
     struct ivs_error e;
     perr(400, NULL,
          "{\"__type\":\"com.amazonaws.ivs#ValidationException:http://x\",\"Message\":\"bad\"}", &e);
-    CHECK(e.outcome == IVS_ERR_VALIDATION);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_VALIDATION);
     CHECK_STR(e.code, "ValidationException");
     CHECK_STR(e.message, "bad");
 
     perr(403, "", "{\"code\":\"UnrecognizedClientException\",\"message\":\"no key\"}", &e);
-    CHECK(e.outcome == IVS_ERR_AUTH);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_AUTH);
     CHECK_STR(e.code, "UnrecognizedClientException");
 
     perr(403, NULL, "{\"__type\":\"InvalidSignatureException\"}", &e);
-    CHECK(e.outcome == IVS_ERR_AUTH);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_AUTH);
     CHECK_STR(e.message, "");
 
     perr(403, NULL, "{\"__type\":\"ExpiredTokenException\"}", &e);
-    CHECK(e.outcome == IVS_ERR_AUTH);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_AUTH);
     CHECK(!ivs_error_retryable(&e));
 
     perr(400, NULL, "{\"__type\":\"TooManyRequestsException\"}", &e);
-    CHECK(e.outcome == IVS_ERR_THROTTLED);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_THROTTLED);
 
     /* exceptionMessage preferred over message */
     perr(404, NULL,
@@ -79,29 +79,29 @@ TEST(error_from_status)
 {
     struct ivs_error e;
     perr(429, NULL, NULL, &e);
-    CHECK(e.outcome == IVS_ERR_THROTTLED);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_THROTTLED);
     CHECK_STR(e.code, "HTTP 429");
     perr(503, NULL, "<html>busy</html>", &e);
-    CHECK(e.outcome == IVS_ERR_RETRYABLE);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_RETRYABLE);
     CHECK(ivs_error_retryable(&e));
     perr(500, NULL, "{\"__type\":\"InternalServerException\"}", &e);
-    CHECK(e.outcome == IVS_ERR_RETRYABLE);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_RETRYABLE);
     perr(0, NULL, NULL, &e);
-    CHECK(e.outcome == IVS_ERR_RETRYABLE);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_RETRYABLE);
     perr(404, NULL, "not json", &e);
-    CHECK(e.outcome == IVS_ERR_OTHER);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_OTHER);
     CHECK(!ivs_error_retryable(&e));
     /* unknown code: classified by status */
     perr(502, "SomethingNew", NULL, &e);
-    CHECK(e.outcome == IVS_ERR_RETRYABLE);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_RETRYABLE);
     CHECK_STR(e.code, "SomethingNew");
     perr(400, "SomethingNew", NULL, &e);
-    CHECK(e.outcome == IVS_ERR_OTHER);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_OTHER);
     /* body that is JSON but not an object, wrong types */
     perr(400, NULL, "[1,2]", &e);
-    CHECK(e.outcome == IVS_ERR_OTHER);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_OTHER);
     perr(400, NULL, "{\"__type\":5,\"message\":[]}", &e);
-    CHECK(e.outcome == IVS_ERR_OTHER);
+    CHECK_EQ_INT(e.outcome, IVS_ERR_OTHER);
     CHECK_STR(e.message, "");
     /* control characters in a message are neutralised */
     perr(400, "ValidationException", "{\"message\":\"a\\nb\"}", &e);
@@ -118,23 +118,23 @@ TEST(parse_get_stream)
     REQUIRE(ivs_parse_get_stream(body, strlen(body), &s, err, sizeof(err)) == 0);
     CHECK_STR(s.channel_arn, ARN);
     CHECK_STR(s.stream_id, "st-1AbC");
-    CHECK(s.start_time_us == 1725898646123000LL);
+    CHECK_EQ_INT(s.start_time_us, 1725898646123000LL);
     CHECK_STR(s.state, "LIVE");
     CHECK_STR(s.health, "HEALTHY");
-    CHECK(s.viewer_count == 42);
+    CHECK_EQ_INT(s.viewer_count, 42);
 
     const char *b2 =
         "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\",\"viewerCount\":-1}}";
     REQUIRE(ivs_parse_get_stream(b2, strlen(b2), &s, err, sizeof(err)) == 0);
-    CHECK(s.viewer_count == -1);
-    CHECK(s.start_time_us == 0);
+    CHECK_EQ_INT(s.viewer_count, -1);
+    CHECK_EQ_INT(s.start_time_us, 0);
     const char *b3 = "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\"}}";
     REQUIRE(ivs_parse_get_stream(b3, strlen(b3), &s, err, sizeof(err)) == 0);
-    CHECK(s.viewer_count == -1); /* absent = unknown */
+    CHECK_EQ_INT(s.viewer_count, -1); /* absent = unknown */
     const char *b4 =
         "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\",\"startTime\":1725898646.5}}";
     REQUIRE(ivs_parse_get_stream(b4, strlen(b4), &s, err, sizeof(err)) == 0);
-    CHECK(s.start_time_us == 1725898646500000LL); /* epoch seconds also accepted */
+    CHECK_EQ_INT(s.start_time_us, 1725898646500000LL); /* epoch seconds also accepted */
 }
 
 TEST(parse_get_stream_malformed)
@@ -162,7 +162,7 @@ TEST(parse_get_stream_malformed)
         int rc = ivs_parse_get_stream(bad[i], strlen(bad[i]), &s, err, sizeof(err));
         if (rc == 0)
             fprintf(stderr, "  accepted: %s\n", bad[i]);
-        CHECK(rc == -1);
+        CHECK_EQ_INT(rc, -1);
         CHECK(err[0] != '\0');
     }
     /* an over-long streamId */
@@ -170,7 +170,7 @@ TEST(parse_get_stream_malformed)
     int n = snprintf(big, sizeof(big), "{\"stream\":{\"channelArn\":\"%s\",\"streamId\":\"", ARN);
     memset(big + n, 'a', 300);
     snprintf(big + n + 300, sizeof(big) - (size_t)n - 300, "\"}}");
-    CHECK(ivs_parse_get_stream(big, strlen(big), &s, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(ivs_parse_get_stream(big, strlen(big), &s, err, sizeof(err)), -1);
 }
 
 TEST(parse_list_streams)
@@ -189,9 +189,9 @@ TEST(parse_list_streams)
     REQUIRE(n == 2);
     CHECK_STR(st[0].stream_id, "a");
     CHECK_STR(st[0].health, "STARVING");
-    CHECK(st[0].viewer_count == -1);
-    CHECK(st[0].start_time_us == 1704067200000000LL);
-    CHECK(st[1].viewer_count == 5);
+    CHECK_EQ_INT(st[0].viewer_count, -1);
+    CHECK_EQ_INT(st[0].start_time_us, 1704067200000000LL);
+    CHECK_EQ_INT(st[1].viewer_count, 5);
     CHECK_STR(tok, "NEXT");
     free(st);
 
@@ -242,7 +242,7 @@ TEST(iso_time)
     CHECK(aws_creds_parse_time("2024-09-09T16:17:26Zx", &t) == -1);
     CHECK(aws_creds_parse_time("2024-9-9T16:17:26Z", &t) == -1);
     CHECK(aws_creds_parse_time("", &t) == -1);
-    CHECK(aws_creds_parse_time(NULL, &t) == -1);
+    CHECK_EQ_INT(aws_creds_parse_time(NULL, &t), -1);
     char buf[40];
     ivs_format_time(1725898646123000LL, buf, sizeof(buf));
     CHECK_STR(buf, "2024-09-09T16:17:26.123Z");
@@ -250,7 +250,7 @@ TEST(iso_time)
 
 TEST(backoff_bounds)
 {
-    CHECK(ivs_backoff_us(1, 0) == 0);
+    CHECK_EQ_INT(ivs_backoff_us(1, 0), 0);
     for (int r = 1; r <= 40; r++) {
         int64_t cap = 100000;
         for (int i = 1; i < r && cap < 20000000; i++)
@@ -280,17 +280,17 @@ TEST(retry_quota)
     while (ivs_quota_acquire(&q, 0) == IVS_RETRY_COST)
         n++;
     CHECK(n == IVS_RETRY_QUOTA / IVS_RETRY_COST);
-    CHECK(q.tokens == 0);
-    CHECK(ivs_quota_acquire(&q, 1) == 0);
+    CHECK_EQ_INT(q.tokens, 0);
+    CHECK_EQ_INT(ivs_quota_acquire(&q, 1), 0);
     ivs_quota_release(&q, 0); /* success without retry: +1 */
-    CHECK(q.tokens == 1);
+    CHECK_EQ_INT(q.tokens, 1);
     ivs_quota_release(&q, IVS_RETRY_COST);
-    CHECK(q.tokens == 6);
-    CHECK(ivs_quota_acquire(&q, 1) == 0); /* a timeout costs 10 */
-    CHECK(ivs_quota_acquire(&q, 0) == IVS_RETRY_COST);
+    CHECK_EQ_INT(q.tokens, 6);
+    CHECK_EQ_INT(ivs_quota_acquire(&q, 1), 0); /* a timeout costs 10 */
+    CHECK_EQ_INT(ivs_quota_acquire(&q, 0), IVS_RETRY_COST);
     q.tokens = IVS_RETRY_QUOTA;
     ivs_quota_release(&q, IVS_RETRY_TIMEOUT_COST);
-    CHECK(q.tokens == IVS_RETRY_QUOTA); /* capped */
+    CHECK_EQ_INT(q.tokens, IVS_RETRY_QUOTA); /* capped */
 }
 
 TEST(creds_json)
@@ -303,7 +303,7 @@ TEST(creds_json)
     CHECK_STR(c.access_key_id, "ASIA1");
     CHECK_STR(c.secret_access_key, "s3cr3t");
     CHECK_STR(c.session_token, "tok");
-    CHECK(c.expiration_us == 1893456000000000LL);
+    CHECK_EQ_INT(c.expiration_us, 1893456000000000LL);
     const char *bad[] = {
         "{\"SecretAccessKey\":\"s3cr3t\"}",
         "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":5}",
@@ -312,7 +312,7 @@ TEST(creds_json)
         "not json",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        CHECK(aws_creds_parse_json(bad[i], strlen(bad[i]), &c, err, sizeof(err)) == -1);
+        CHECK_EQ_INT(aws_creds_parse_json(bad[i], strlen(bad[i]), &c, err, sizeof(err)), -1);
         CHECK(strstr(err, "s3cr3t") == NULL); /* never a secret in an error */
     }
 }
@@ -339,11 +339,11 @@ TEST(creds_full_uri)
 TEST(creds_refresh_delay)
 {
     int64_t s = 1000000;
-    CHECK(aws_creds_refresh_delay(0, 0) == -1);
+    CHECK_EQ_INT(aws_creds_refresh_delay(0, 0), -1);
     CHECK(aws_creds_refresh_delay(0, 3600 * s) == 3300 * s); /* 5 min before */
     CHECK(aws_creds_refresh_delay(0, 4 * s) == 2 * s);       /* half when short */
     CHECK(aws_creds_refresh_delay(0, 600 * s) == 300 * s);
-    CHECK(aws_creds_refresh_delay(10 * s, 5 * s) == 100000); /* expired: soon */
+    CHECK_EQ_INT(aws_creds_refresh_delay(10 * s, 5 * s), 100000); /* expired: soon */
 }
 
 TEST(outcome_names)
@@ -414,7 +414,7 @@ TEST(loop_singleflight_busy_and_free)
     char err[200];
     struct aws_creds *cr = aws_creds_new(base, hc, &cfg, err, sizeof(err));
     REQUIRE(base && hc && cr);
-    CHECK(aws_creds_state(cr) == AWS_CREDS_READY);
+    CHECK_EQ_INT(aws_creds_state(cr), AWS_CREDS_READY);
     CHECK_STR(aws_creds_source(cr), "environment");
     struct metrics *m = metrics_new();
     struct ivs *ivs = ivs_new(base, hc, cr, &cfg, m);
@@ -422,9 +422,9 @@ TEST(loop_singleflight_busy_and_free)
 
     struct got a = {0}, b = {0}, c = {0}, d = {0};
     /* three callers for one channel: one flight */
-    CHECK(ivs_get_stream(ivs, ARN, RATELIMIT_BACKGROUND, got_cb, &a) == 0);
-    CHECK(ivs_get_stream(ivs, ARN, RATELIMIT_INTERACTIVE, got_cb, &b) == 0);
-    CHECK(ivs_get_stream(ivs, ARN, RATELIMIT_BACKGROUND, got_cb, &b) == 0);
+    CHECK_EQ_INT(ivs_get_stream(ivs, ARN, RATELIMIT_BACKGROUND, got_cb, &a), 0);
+    CHECK_EQ_INT(ivs_get_stream(ivs, ARN, RATELIMIT_INTERACTIVE, got_cb, &b), 0);
+    CHECK_EQ_INT(ivs_get_stream(ivs, ARN, RATELIMIT_BACKGROUND, got_cb, &b), 0);
     CHECK(metrics_get(m, "ivs_syncd_ivs_singleflight_joins_total", NULL) == 2);
     /* another channel, interactive: 1 rps, so it waits > 100 ms -> busy */
     CHECK(ivs_get_stream(ivs, "arn:aws:ivs:us-west-2:123456789012:channel/other",
@@ -438,12 +438,12 @@ TEST(loop_singleflight_busy_and_free)
     CHECK(strstr(c.err, "waited too long") != NULL);
     CHECK(d.n == 1 && d.last == IVS_ERR_VALIDATION);
     CHECK(metrics_get(m, "ivs_syncd_ivs_ratelimit_refused_total", NULL) == 1);
-    CHECK(ivs_pending(ivs) == 1);
-    CHECK(http_client_pending(hc) == 1);
+    CHECK_EQ_INT(ivs_pending(ivs), 1);
+    CHECK_EQ_INT(http_client_pending(hc), 1);
     /* free with a call in flight: no callback, no leak (ASan) */
     ivs_free(ivs);
     CHECK(a.n == 0 && b.n == 0);
-    CHECK(http_client_pending(hc) == 0);
+    CHECK_EQ_INT(http_client_pending(hc), 0);
     aws_creds_free(cr);
     http_client_free(hc);
     metrics_free(m);
@@ -462,9 +462,9 @@ TEST(loop_no_credentials)
     char err[200];
     struct aws_creds *cr = aws_creds_new(base, hc, &cfg, err, sizeof(err));
     REQUIRE(cr != NULL);
-    CHECK(aws_creds_state(cr) == AWS_CREDS_NONE);
+    CHECK_EQ_INT(aws_creds_state(cr), AWS_CREDS_NONE);
     struct aws_credentials out;
-    CHECK(aws_creds_get(cr, &out) == -1);
+    CHECK_EQ_INT(aws_creds_get(cr, &out), -1);
     struct ivs *ivs = ivs_new(base, hc, cr, &cfg, NULL);
     struct got g = {0};
     ivs_get_stream(ivs, ARN, RATELIMIT_INTERACTIVE, got_cb, &g);
@@ -494,10 +494,10 @@ TEST(creds_config_errors)
     cfg.aws_container_authorization_token = "tok";
     struct aws_creds *cr = aws_creds_new(base, hc, &cfg, err, sizeof(err));
     REQUIRE(cr != NULL);
-    CHECK(aws_creds_state(cr) == AWS_CREDS_LOADING);
+    CHECK_EQ_INT(aws_creds_state(cr), AWS_CREDS_LOADING);
     CHECK_STR(aws_creds_source(cr), "container");
     run_loop_ms(base, 300); /* connection refused -> FAILED, retrying */
-    CHECK(aws_creds_state(cr) == AWS_CREDS_FAILED);
+    CHECK_EQ_INT(aws_creds_state(cr), AWS_CREDS_FAILED);
     CHECK(strstr(aws_creds_error(cr), "unreachable") != NULL);
     CHECK(strstr(aws_creds_error(cr), "tok") == NULL);
     aws_creds_free(cr);

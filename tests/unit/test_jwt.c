@@ -82,7 +82,7 @@ TEST(valid_service_role)
     REQUIRE(t);
     struct jwt_claims c;
     char err[128] = "";
-    CHECK(verify(t, &c, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(verify(t, &c, err, sizeof(err)), 0);
     CHECK_STR(c.role, "service_role");
     CHECK_STR(c.app_role, "");
     CHECK(c.has_exp && c.exp == 1900000000.0);
@@ -100,7 +100,7 @@ TEST(valid_admin_app_metadata)
     REQUIRE(t);
     struct jwt_claims c;
     char err[128] = "";
-    CHECK(verify(t, &c, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(verify(t, &c, err, sizeof(err)), 0);
     CHECK_STR(c.role, "authenticated");
     CHECK_STR(c.app_role, "admin");
     CHECK_STR(c.sub, "8d5e7f1a-0000-4000-8000-000000000001");
@@ -144,7 +144,7 @@ TEST(not_admin)
                        sizeof(err)));
     /* role of the wrong type */
     CHECK(!admin_token(HS256, "{\"role\":[\"service_role\"]}", SECRET, err, sizeof(err)));
-    CHECK(jwt_is_admin(NULL) == 0);
+    CHECK_EQ_INT(jwt_is_admin(NULL), 0);
 }
 
 static void expect_fail(const char *tok, size_t len, const char *want)
@@ -153,7 +153,7 @@ static void expect_fail(const char *tok, size_t len, const char *want)
     char err[128] = "";
     memset(&c, 0x41, sizeof(c));
     int rc = jwt_verify_hs256(tok, len, SECRET, strlen(SECRET), NOW, &c, err, sizeof(err));
-    CHECK(rc == -1);
+    CHECK_EQ_INT(rc, -1);
     CHECK(err[0] != '\0');
     if (want && strstr(err, want) == NULL) {
         fprintf(stderr, "  error \"%s\" lacks \"%s\"\n", err, want);
@@ -213,7 +213,7 @@ TEST(wrong_secret)
     char err[128] = "";
     REQUIRE(t);
     CHECK(jwt_verify_hs256(t, strlen(t), "", 0, NOW, &c, err, sizeof(err)) == -1);
-    CHECK(jwt_verify_hs256(t, strlen(t), NULL, 5, NOW, &c, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(jwt_verify_hs256(t, strlen(t), NULL, 5, NOW, &c, err, sizeof(err)), -1);
     CHECK(strstr(err, "secret") != NULL);
     free(t);
     /* the secret is used as bytes, with its length: a prefix of it is wrong */
@@ -221,7 +221,8 @@ TEST(wrong_secret)
     REQUIRE(t);
     CHECK(jwt_verify_hs256(t, strlen(t), SECRET, strlen(SECRET) - 1, NOW, &c, err, sizeof(err)) ==
           -1);
-    CHECK(jwt_verify_hs256(t, strlen(t), SECRET, strlen(SECRET), NOW, &c, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(jwt_verify_hs256(t, strlen(t), SECRET, strlen(SECRET), NOW, &c, err, sizeof(err)),
+                 0);
     /* no out buffer */
     CHECK(jwt_verify_hs256(t, strlen(t), SECRET, strlen(SECRET), NOW, NULL, err, sizeof(err)) ==
           -1);
@@ -286,7 +287,7 @@ TEST(tampered)
     expect_fail(buf, strlen(buf), "signature");
     /* non-canonical last signature character (43 chars: low 2 bits must be zero) */
     snprintf(buf, sizeof(buf), "%s", good);
-    CHECK(strlen(d2g + 1) == 43);
+    CHECK_EQ_SIZE(strlen(d2g + 1), 43);
     char *lc = buf + strlen(buf) - 1;
     /* find a sibling char that decodes to the same bytes */
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -300,7 +301,7 @@ TEST(tampered)
     /* the good one passes, as a control */
     struct jwt_claims c;
     char err[128];
-    CHECK(verify(good, &c, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(verify(good, &c, err, sizeof(err)), 0);
     free(good);
     free(evil);
 }
@@ -451,28 +452,28 @@ TEST(secret_equal)
 {
     const char *k = "sb_secret_0123456789abcdef0123456789abcdef";
     size_t kl = strlen(k);
-    CHECK(jwt_secret_equal(k, kl, k, kl) == 1);
+    CHECK_EQ_INT(jwt_secret_equal(k, kl, k, kl), 1);
     char copy[64];
     memcpy(copy, k, kl + 1);
-    CHECK(jwt_secret_equal(copy, kl, k, kl) == 1);
+    CHECK_EQ_INT(jwt_secret_equal(copy, kl, k, kl), 1);
     copy[0] ^= 1;
-    CHECK(jwt_secret_equal(copy, kl, k, kl) == 0);
+    CHECK_EQ_INT(jwt_secret_equal(copy, kl, k, kl), 0);
     copy[0] ^= 1;
     copy[kl - 1] ^= 1;
-    CHECK(jwt_secret_equal(copy, kl, k, kl) == 0);
+    CHECK_EQ_INT(jwt_secret_equal(copy, kl, k, kl), 0);
     copy[kl - 1] ^= 1;
     /* prefixes and extensions */
-    CHECK(jwt_secret_equal(k, kl - 1, k, kl) == 0);
-    CHECK(jwt_secret_equal(k, kl, k, kl - 1) == 0);
-    CHECK(jwt_secret_equal(k, 1, k, kl) == 0);
+    CHECK_EQ_INT(jwt_secret_equal(k, kl - 1, k, kl), 0);
+    CHECK_EQ_INT(jwt_secret_equal(k, kl, k, kl - 1), 0);
+    CHECK_EQ_INT(jwt_secret_equal(k, 1, k, kl), 0);
     /* embedded NUL counts as content */
     char a[8] = {'a', 'b', '\0', 'c'}, b[8] = {'a', 'b', '\0', 'd'};
-    CHECK(jwt_secret_equal(a, 4, b, 4) == 0);
-    CHECK(jwt_secret_equal(a, 4, a, 4) == 1);
+    CHECK_EQ_INT(jwt_secret_equal(a, 4, b, 4), 0);
+    CHECK_EQ_INT(jwt_secret_equal(a, 4, a, 4), 1);
     /* empty or NULL never matches, not even itself */
     CHECK(jwt_secret_equal("", 0, "", 0) == 0);
-    CHECK(jwt_secret_equal(NULL, 0, NULL, 0) == 0);
-    CHECK(jwt_secret_equal(k, kl, NULL, kl) == 0);
+    CHECK_EQ_INT(jwt_secret_equal(NULL, 0, NULL, 0), 0);
+    CHECK_EQ_INT(jwt_secret_equal(k, kl, NULL, kl), 0);
     CHECK(jwt_secret_equal(k, kl, "", 0) == 0);
     /* long inputs */
     size_t n = 100000;
@@ -480,9 +481,9 @@ TEST(secret_equal)
     REQUIRE(x && y);
     memset(x, 'q', n);
     memset(y, 'q', n);
-    CHECK(jwt_secret_equal(x, n, y, n) == 1);
+    CHECK_EQ_INT(jwt_secret_equal(x, n, y, n), 1);
     y[n / 2] = 'r';
-    CHECK(jwt_secret_equal(x, n, y, n) == 0);
+    CHECK_EQ_INT(jwt_secret_equal(x, n, y, n), 0);
     free(x);
     free(y);
 }

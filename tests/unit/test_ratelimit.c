@@ -103,7 +103,7 @@ static void sliding_window_case(double rps, int expect_max)
         REQUIRE(ratelimit_acquire(rl, RATELIMIT_BACKGROUND, 0, cb, &wa[i], NULL) == 0);
     }
     run_until(rl, &clk, INT64_MAX);
-    CHECK(l.n == 200);
+    CHECK_EQ_INT(l.n, 200);
     int m = max_in_window(&l, 1000000);
     if (m > expect_max)
         fprintf(stderr, "  rps %.2f: %d starts in one second (max %d)\n", rps, m, expect_max);
@@ -144,9 +144,9 @@ TEST(burst_then_wait)
         wa[i] = (struct waiter_arg){&l, i};
         ratelimit_acquire(rl, RATELIMIT_INTERACTIVE, 0, cb, &wa[i], NULL);
     }
-    CHECK(l.n == 0); /* never inside acquire */
+    CHECK_EQ_INT(l.n, 0); /* never inside acquire */
     int64_t next = ratelimit_poll(rl);
-    CHECK(l.n == 4); /* a burst of ceil(rps) */
+    CHECK_EQ_INT(l.n, 4); /* a burst of ceil(rps) */
     CHECK(next >= 999000 && next <= 1000000);
     clk.now += next;
     ratelimit_poll(rl);
@@ -167,18 +167,18 @@ TEST(inflight_cap)
         wa[i] = (struct waiter_arg){&l, i};
         ratelimit_acquire(rl, RATELIMIT_BACKGROUND, 0, cb, &wa[i], NULL);
     }
-    CHECK(ratelimit_poll(rl) == -1); /* blocked by in-flight only: wait for release */
-    CHECK(l.n == 2);
-    CHECK(ratelimit_inflight(rl) == 2);
-    CHECK(ratelimit_waiting(rl) == 3);
+    CHECK_EQ_INT(ratelimit_poll(rl), -1); /* blocked by in-flight only: wait for release */
+    CHECK_EQ_INT(l.n, 2);
+    CHECK_EQ_INT(ratelimit_inflight(rl), 2);
+    CHECK_EQ_INT(ratelimit_waiting(rl), 3);
     clk.now += 10000;
     ratelimit_poll(rl);
-    CHECK(l.n == 2);
+    CHECK_EQ_INT(l.n, 2);
     ratelimit_release(rl);
     clk.now += 1000;
     ratelimit_poll(rl);
-    CHECK(l.n == 3);
-    CHECK(ratelimit_inflight(rl) == 2);
+    CHECK_EQ_INT(l.n, 3);
+    CHECK_EQ_INT(ratelimit_inflight(rl), 2);
     ratelimit_free(rl);
 }
 
@@ -198,13 +198,13 @@ TEST(deadline_waited_too_long)
     }
     int64_t next = ratelimit_poll(rl);
     REQUIRE(l.n == 1);
-    CHECK(l.ok[0] == 1);
-    CHECK(next == 500000); /* the deadline comes before the next token */
+    CHECK_EQ_INT(l.ok[0], 1);
+    CHECK_EQ_INT(next, 500000); /* the deadline comes before the next token */
     clk.now += next;
     ratelimit_poll(rl);
     REQUIRE(l.n == 3);
     CHECK(l.ok[1] == 0 && l.ok[2] == 0);
-    CHECK(ratelimit_waiting(rl) == 0);
+    CHECK_EQ_INT(ratelimit_waiting(rl), 0);
     CHECK(ratelimit_retry_after(rl, RATELIMIT_INTERACTIVE) >= 1);
     ratelimit_free(rl);
 }
@@ -217,13 +217,13 @@ TEST(queue_bound)
     memset(&l, 0, sizeof(l));
     l.clk = &clk;
     struct waiter_arg wa = {&l, 0};
-    CHECK(ratelimit_acquire(rl, RATELIMIT_BACKGROUND, 0, cb, &wa, NULL) == 0);
-    CHECK(ratelimit_acquire(rl, RATELIMIT_BACKGROUND, 0, cb, &wa, NULL) == 0);
-    CHECK(ratelimit_acquire(rl, RATELIMIT_BACKGROUND, 0, cb, &wa, NULL) == -1);
+    CHECK_EQ_INT(ratelimit_acquire(rl, RATELIMIT_BACKGROUND, 0, cb, &wa, NULL), 0);
+    CHECK_EQ_INT(ratelimit_acquire(rl, RATELIMIT_BACKGROUND, 0, cb, &wa, NULL), 0);
+    CHECK_EQ_INT(ratelimit_acquire(rl, RATELIMIT_BACKGROUND, 0, cb, &wa, NULL), -1);
     /* the other class has its own bound */
-    CHECK(ratelimit_acquire(rl, RATELIMIT_INTERACTIVE, 0, cb, &wa, NULL) == 0);
+    CHECK_EQ_INT(ratelimit_acquire(rl, RATELIMIT_INTERACTIVE, 0, cb, &wa, NULL), 0);
     ratelimit_free(rl); /* drops waiters without calling them */
-    CHECK(l.n == 0);
+    CHECK_EQ_INT(l.n, 0);
 }
 
 TEST(classes_alternate)
@@ -274,9 +274,9 @@ TEST(cancel_waiter)
     ratelimit_cancel(rl, wa);
     ratelimit_poll(rl);
     REQUIRE(l.n == 1);
-    CHECK(l.tag[0] == 2);
+    CHECK_EQ_INT(l.tag[0], 2);
     ratelimit_release(rl);
-    CHECK(ratelimit_inflight(rl) == 0);
+    CHECK_EQ_INT(ratelimit_inflight(rl), 0);
     ratelimit_free(rl);
 }
 

@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "cmd_sns.h"
 #include "sns.h"
 #include "t.h"
 
@@ -76,15 +77,15 @@ TEST(real_messages_string_to_sign_and_verify)
         char *sts = NULL;
         size_t sl = 0;
         CHECK(expect != NULL);
-        CHECK(sns_string_to_sign(&m, &sts, &sl) == 0);
+        CHECK_EQ_INT(sns_string_to_sign(&m, &sts, &sl), 0);
         CHECK(expect && sts && sl == el && memcmp(sts, expect, el) == 0);
-        CHECK(sns_cert_url_check(m.signing_cert_url, err, sizeof(err)) == 0);
+        CHECK_EQ_INT(sns_cert_url_check(m.signing_cert_url, err, sizeof(err)), 0);
         int rc = sns_verify(&m, cert, err, sizeof(err));
         if (rc)
             fprintf(stderr, "  %s: %s\n", real_msgs[i], err);
-        CHECK(rc == 0);
+        CHECK_EQ_INT(rc, 0);
         if (m.type != SNS_NOTIFICATION)
-            CHECK(sns_url_host_check(m.subscribe_url, err, sizeof(err)) == 0);
+            CHECK_EQ_INT(sns_url_host_check(m.subscribe_url, err, sizeof(err)), 0);
         free(expect);
         free(sts);
         sns_message_free(&m);
@@ -96,26 +97,26 @@ TEST(real_message_fields)
 {
     struct sns_message m;
     REQUIRE(parse_file("test-notification-no-subject.json", &m) == 0);
-    CHECK(m.type == SNS_NOTIFICATION);
+    CHECK_EQ_INT(m.type, SNS_NOTIFICATION);
     CHECK(m.subject == NULL);
-    CHECK(m.signature_version == 1);
+    CHECK_EQ_INT(m.signature_version, 1);
     CHECK_STR(m.timestamp, "2026-03-06T19:55:38.903Z");
     struct tm tm = {
         .tm_year = 126, .tm_mon = 2, .tm_mday = 6, .tm_hour = 19, .tm_min = 55, .tm_sec = 38};
     CHECK(m.time == timegm(&tm));
-    CHECK(m.time_ms == 903);
+    CHECK_EQ_INT(m.time_ms, 903);
     CHECK(m.unsubscribe_url != NULL);
     sns_message_free(&m);
 
     REQUIRE(parse_file("test-subscription-confirmation.json", &m) == 0);
-    CHECK(m.type == SNS_SUBSCRIPTION_CONFIRMATION);
+    CHECK_EQ_INT(m.type, SNS_SUBSCRIPTION_CONFIRMATION);
     CHECK(strchr(m.message, '\n') != NULL);
     CHECK(m.token && strlen(m.token) == 256);
     sns_message_free(&m);
 
     REQUIRE(parse_file("test-unsubscribe-confirmation.json", &m) == 0);
-    CHECK(m.type == SNS_UNSUBSCRIBE_CONFIRMATION);
-    CHECK(m.signature_version == 2);
+    CHECK_EQ_INT(m.type, SNS_UNSUBSCRIBE_CONFIRMATION);
+    CHECK_EQ_INT(m.signature_version, 2);
     sns_message_free(&m);
     sns_message_free(&m); /* twice is fine */
     sns_message_free(NULL);
@@ -131,19 +132,19 @@ TEST(real_cert_validity)
     struct tm b = {.tm_year = 125, .tm_mon = 10, .tm_mday = 10};
     time_t not_before = timegm(&b);
     struct tm today = {.tm_year = 126, .tm_mon = 11, .tm_mday = 1};
-    CHECK(sns_cert_valid_at(cert, not_after) == 0);
-    CHECK(sns_cert_valid_at(cert, not_after + 1) == -1);
-    CHECK(sns_cert_valid_at(cert, not_before) == 0);
-    CHECK(sns_cert_valid_at(cert, not_before - 1) == -1);
-    CHECK(sns_cert_valid_at(cert, timegm(&today)) == -1);
-    CHECK(sns_cert_valid_at(NULL, 0) == -1);
+    CHECK_EQ_INT(sns_cert_valid_at(cert, not_after), 0);
+    CHECK_EQ_INT(sns_cert_valid_at(cert, not_after + 1), -1);
+    CHECK_EQ_INT(sns_cert_valid_at(cert, not_before), 0);
+    CHECK_EQ_INT(sns_cert_valid_at(cert, not_before - 1), -1);
+    CHECK_EQ_INT(sns_cert_valid_at(cert, timegm(&today)), -1);
+    CHECK_EQ_INT(sns_cert_valid_at(NULL, 0), -1);
 
     /* a real message whose Timestamp is moved past notAfter fails on validity */
     struct sns_message m;
     char err[256] = "";
     REQUIRE(parse_file("test-notification-signature-v2.json", &m) == 0);
     m.time = timegm(&today);
-    CHECK(sns_verify(&m, cert, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(sns_verify(&m, cert, err, sizeof(err)), -1);
     CHECK(strstr(err, "not valid at the message Timestamp") != NULL);
     sns_message_free(&m);
     X509_free(cert);
@@ -157,24 +158,24 @@ TEST(real_offline)
         size_t n = 0;
         char *body = t_read_file(real_path(real_msgs[i]), &n);
         REQUIRE(body != NULL);
-        int rc = sns_verify_offline(body, n, dir, 1, why, sizeof(why));
+        int rc = cmd_sns_verify_offline(body, n, dir, 1, why, sizeof(why));
         if (rc)
             fprintf(stderr, "  %s: %s\n", real_msgs[i], why);
-        CHECK(rc == 0);
+        CHECK_EQ_INT(rc, 0);
         CHECK(strncmp(why, "valid: ", 7) == 0);
         struct sns_message m;
         REQUIRE(parse_file(real_msgs[i], &m) == 0);
-        rc = sns_verify_offline(body, n, dir, 2, why, sizeof(why));
+        rc = cmd_sns_verify_offline(body, n, dir, 2, why, sizeof(why));
         CHECK(rc == (m.signature_version == 2 ? 0 : -1));
         if (m.signature_version == 1)
             CHECK(strstr(why, "SignatureVersion 1 below") != NULL);
-        CHECK(sns_verify_offline(body, n, "/nonexistent-dir", 1, why, sizeof(why)) == -1);
+        CHECK(cmd_sns_verify_offline(body, n, "/nonexistent-dir", 1, why, sizeof(why)) == -1);
         CHECK(strncmp(why, "invalid: certificate cannot open", 32) == 0);
-        CHECK(sns_verify_offline(body, n, NULL, 1, why, sizeof(why)) == -1);
+        CHECK_EQ_INT(cmd_sns_verify_offline(body, n, NULL, 1, why, sizeof(why)), -1);
         sns_message_free(&m);
         free(body);
     }
-    CHECK(sns_verify_offline("{}", 2, dir, 1, why, sizeof(why)) == -1);
+    CHECK(cmd_sns_verify_offline("{}", 2, dir, 1, why, sizeof(why)) == -1);
     CHECK_STR(why, "invalid: Type: missing");
 }
 
@@ -221,7 +222,7 @@ TEST(flipped_fields_fail)
             }
             if (target) {
                 flip(target);
-                CHECK(sns_verify(&m, cert, err, sizeof(err)) == -1);
+                CHECK_EQ_INT(sns_verify(&m, cert, err, sizeof(err)), -1);
                 CHECK_STR(err, "signature does not match");
             }
             sns_message_free(&m);
@@ -230,7 +231,7 @@ TEST(flipped_fields_fail)
         struct sns_message m;
         REQUIRE(parse_file(real_msgs[i], &m) == 0);
         m.signature[20] = m.signature[20] == 'A' ? 'B' : 'A';
-        CHECK(sns_verify(&m, cert, err, sizeof(err)) == -1);
+        CHECK_EQ_INT(sns_verify(&m, cert, err, sizeof(err)), -1);
         /* Subject added to / removed from a notification */
         if (m.type == SNS_NOTIFICATION) {
             m.signature[20] = 'x';
@@ -242,15 +243,15 @@ TEST(flipped_fields_fail)
             } else {
                 m.subject = strdup("added");
             }
-            CHECK(sns_verify(&m, cert, err, sizeof(err)) == -1);
+            CHECK_EQ_INT(sns_verify(&m, cert, err, sizeof(err)), -1);
         }
         /* signature version swapped: same bytes, other hash */
         sns_message_free(&m);
         REQUIRE(parse_file(real_msgs[i], &m) == 0);
         m.signature_version = m.signature_version == 1 ? 2 : 1;
-        CHECK(sns_verify(&m, cert, err, sizeof(err)) == -1);
+        CHECK_EQ_INT(sns_verify(&m, cert, err, sizeof(err)), -1);
         m.signature_version = 3;
-        CHECK(sns_verify(&m, cert, err, sizeof(err)) == -1);
+        CHECK_EQ_INT(sns_verify(&m, cert, err, sizeof(err)), -1);
         sns_message_free(&m);
     }
     X509_free(cert);
@@ -266,13 +267,13 @@ TEST(flipped_raw_body_fails)
     char *p = strstr(body, "My message subject");
     REQUIRE(p != NULL);
     p[0] = 'm';
-    CHECK(sns_verify_offline(body, n, dir, 1, why, sizeof(why)) == -1);
+    CHECK_EQ_INT(cmd_sns_verify_offline(body, n, dir, 1, why, sizeof(why)), -1);
     CHECK_STR(why, "invalid: signature does not match");
     p[0] = 'M';
     p = strstr(body, "sns.us-west-2.amazonaws.com/Simple");
     REQUIRE(p != NULL);
     memcpy(p, "sms", 3);
-    CHECK(sns_verify_offline(body, n, dir, 1, why, sizeof(why)) == -1);
+    CHECK_EQ_INT(cmd_sns_verify_offline(body, n, dir, 1, why, sizeof(why)), -1);
     CHECK(strstr(why, "SigningCertURL: host not an SNS host") != NULL);
     free(body);
 }
@@ -346,23 +347,23 @@ TEST(cert_url_rules)
         int rc = sns_cert_url_check(good[i], err, sizeof(err));
         if (rc)
             fprintf(stderr, "  good rejected: %s: %s\n", good[i], err);
-        CHECK(rc == 0);
+        CHECK_EQ_INT(rc, 0);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
         int rc = sns_cert_url_check(bad[i], err, sizeof(err));
         if (rc == 0)
             fprintf(stderr, "  bad accepted: %s\n", bad[i]);
-        CHECK(rc == -1);
+        CHECK_EQ_INT(rc, -1);
         CHECK(strncmp(err, "SigningCertURL: ", 16) == 0);
     }
-    CHECK(sns_cert_url_check(NULL, err, sizeof(err)) == -1);
-    CHECK(sns_cert_url_check(bad[0], NULL, 0) == -1);
-    CHECK(sns_cert_url_check(bad[2], err, sizeof(err)) == -1);
+    CHECK_EQ_INT(sns_cert_url_check(NULL, err, sizeof(err)), -1);
+    CHECK_EQ_INT(sns_cert_url_check(bad[0], NULL, 0), -1);
+    CHECK_EQ_INT(sns_cert_url_check(bad[2], err, sizeof(err)), -1);
     CHECK_STR(err, "SigningCertURL: host not an SNS host (sns.<region>.amazonaws.com)");
-    CHECK(sns_cert_url_check(bad[7], err, sizeof(err)) == -1);
+    CHECK_EQ_INT(sns_cert_url_check(bad[7], err, sizeof(err)), -1);
     CHECK_STR(err, "SigningCertURL: port not allowed");
-    CHECK(sns_cert_url_check(bad[0], err, sizeof(err)) == -1);
+    CHECK_EQ_INT(sns_cert_url_check(bad[0], err, sizeof(err)), -1);
     CHECK_STR(err, "SigningCertURL: not https");
 
     /* long URL */
@@ -370,14 +371,14 @@ TEST(cert_url_rules)
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     memcpy(big, "https://sns.us-east-1.amazonaws.com/", 36);
-    CHECK(sns_cert_url_check(big, err, sizeof(err)) == -1);
-    CHECK(sns_url_host_check(big, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(sns_cert_url_check(big, err, sizeof(err)), -1);
+    CHECK_EQ_INT(sns_url_host_check(big, err, sizeof(err)), -1);
 
     char name[SNS_CERT_NAME_MAX];
-    CHECK(sns_cert_filename(good[0], name, sizeof(name)) == 0);
+    CHECK_EQ_INT(sns_cert_filename(good[0], name, sizeof(name)), 0);
     CHECK_STR(name, REAL_CERT);
-    CHECK(sns_cert_filename(bad[3], name, sizeof(name)) == -1);
-    CHECK(sns_cert_filename(good[0], name, 10) == -1);
+    CHECK_EQ_INT(sns_cert_filename(bad[3], name, sizeof(name)), -1);
+    CHECK_EQ_INT(sns_cert_filename(good[0], name, 10), -1);
 }
 
 TEST(subscribe_url_rules)
@@ -404,7 +405,7 @@ TEST(subscribe_url_rules)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
-        CHECK(sns_url_host_check(bad[i], err, sizeof(err)) == -1);
+        CHECK_EQ_INT(sns_url_host_check(bad[i], err, sizeof(err)), -1);
         CHECK(strncmp(err, "SubscribeURL: ", 14) == 0);
     }
 }
@@ -454,36 +455,36 @@ TEST(pem_strict)
     char err[256];
     char *pem = t_read_file(real_path(REAL_CERT), &n);
     REQUIRE(pem != NULL);
-    CHECK(load_str(pem, n, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(load_str(pem, n, err, sizeof(err)), 0);
 
     char *s = cat3("\n\n  \t", pem, "\n\n  ", &m);
-    CHECK(load_str(s, m, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(load_str(s, m, err, sizeof(err)), 0);
     free(s);
     s = crlf(pem, &m);
-    CHECK(load_str(s, m, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(load_str(s, m, err, sizeof(err)), 0);
     free(s);
 
     static const char *before[] = {"hello\n", "Bag Attributes\n    localKeyID: 01\n", "x",
                                    "-----BEGIN CERTIFICATE-----\n"};
     for (size_t i = 0; i < sizeof(before) / sizeof(before[0]); i++) {
         s = cat3(before[i], pem, "", &m);
-        CHECK(load_str(s, m, err, sizeof(err)) == -1);
+        CHECK_EQ_INT(load_str(s, m, err, sizeof(err)), -1);
         free(s);
     }
     s = cat3("", pem, "trailing junk\n", &m);
-    CHECK(load_str(s, m, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(load_str(s, m, err, sizeof(err)), -1);
     CHECK_STR(err, "certificate: text after the PEM block");
     free(s);
     s = cat3(pem, "\n", pem, &m); /* two certificates */
-    CHECK(load_str(s, m, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(load_str(s, m, err, sizeof(err)), -1);
     free(s);
     s = cat3("", pem, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", &m);
-    CHECK(load_str(s, m, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(load_str(s, m, err, sizeof(err)), -1);
     free(s);
-    CHECK(load_str(pem, n - 10, err, sizeof(err)) == -1); /* truncated END line */
-    CHECK(load_str(pem, 200, err, sizeof(err)) == -1);    /* truncated body */
+    CHECK_EQ_INT(load_str(pem, n - 10, err, sizeof(err)), -1); /* truncated END line */
+    CHECK_EQ_INT(load_str(pem, 200, err, sizeof(err)), -1);    /* truncated body */
     CHECK(load_str("", 0, err, sizeof(err)) == -1);
-    CHECK(load_str(NULL, 0, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(load_str(NULL, 0, err, sizeof(err)), -1);
 
     /* other PEM types and header tricks */
     char *body = strstr(pem, "\n") + 1;
@@ -507,20 +508,20 @@ TEST(pem_strict)
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         s = cat3(types[i][0], mid, types[i][1], &m);
-        CHECK(load_str(s, m, err, sizeof(err)) == -1);
+        CHECK_EQ_INT(load_str(s, m, err, sizeof(err)), -1);
         free(s);
     }
     s = cat3("-----BEGIN CERTIFICATE-----\n", mid, "-----END CERTIFICATE-----\n", &m);
-    CHECK(load_str(s, m, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(load_str(s, m, err, sizeof(err)), 0);
     /* junk character and a space inside the base64 */
     s[100] = '*';
-    CHECK(load_str(s, m, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(load_str(s, m, err, sizeof(err)), -1);
     s[100] = ' ';
-    CHECK(load_str(s, m, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(load_str(s, m, err, sizeof(err)), -1);
     free(s);
     /* extra DER bytes after the certificate (valid base64, longer body) */
     s = cat3("-----BEGIN CERTIFICATE-----\n", mid, "AAAA\n-----END CERTIFICATE-----\n", &m);
-    CHECK(load_str(s, m, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(load_str(s, m, err, sizeof(err)), -1);
     free(s);
     free(mid);
     free(pem);
@@ -593,7 +594,7 @@ static void sign_msg(struct sns_message *msg, EVP_PKEY *key)
                        key);
     EVP_DigestSign(md, NULL, &sigl, (unsigned char *)sts, sl);
     unsigned char *sig = malloc(sigl);
-    CHECK(EVP_DigestSign(md, sig, &sigl, (unsigned char *)sts, sl) == 1);
+    CHECK_EQ_INT(EVP_DigestSign(md, sig, &sigl, (unsigned char *)sts, sl), 1);
     char *b64 = malloc(4 * ((sigl + 2) / 3) + 1);
     EVP_EncodeBlock((unsigned char *)b64, sig, (int)sigl);
     free(msg->signature);
@@ -671,14 +672,14 @@ TEST(self_signed_names_and_keys)
     EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     REQUIRE(ec != NULL);
     X509 *x = make_cert(ec, "sns.amazonaws.com", NULL, -3600, 3600);
-    CHECK(pem_roundtrip(x, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(pem_roundtrip(x, err, sizeof(err)), -1);
     CHECK_STR(err, "certificate: key is not RSA");
     X509_free(x);
     EVP_PKEY_free(ec);
     EVP_PKEY *small = rsa_key(1024);
     REQUIRE(small != NULL);
     x = make_cert(small, "sns.amazonaws.com", NULL, -3600, 3600);
-    CHECK(pem_roundtrip(x, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(pem_roundtrip(x, err, sizeof(err)), -1);
     X509_free(x);
     EVP_PKEY_free(small);
 }
@@ -738,10 +739,10 @@ TEST(self_signed_verify_v1_v2)
             REQUIRE(sns_parse(body, n, 0, &m, err, sizeof(err)) == 0);
             free(body);
             sign_msg(&m, key);
-            CHECK(sns_verify(&m, cert, err, sizeof(err)) == 0);
-            CHECK(sns_verify(&m, wrong, err, sizeof(err)) == -1);
+            CHECK_EQ_INT(sns_verify(&m, cert, err, sizeof(err)), 0);
+            CHECK_EQ_INT(sns_verify(&m, wrong, err, sizeof(err)), -1);
             CHECK_STR(err, "signature does not match");
-            CHECK(sns_verify(&m, expired, err, sizeof(err)) == -1);
+            CHECK_EQ_INT(sns_verify(&m, expired, err, sizeof(err)), -1);
             CHECK_STR(err, "certificate: not valid at the message Timestamp");
 
             /* end to end through the offline verifier */
@@ -749,11 +750,11 @@ TEST(self_signed_verify_v1_v2)
             memcpy(kv2, kv, sizeof(kv));
             kv2[13] = m.signature;
             body = envelope(kv2, &n);
-            int rc = sns_verify_offline(body, n, dir, 1, why, sizeof(why));
+            int rc = cmd_sns_verify_offline(body, n, dir, 1, why, sizeof(why));
             if (rc)
                 fprintf(stderr, "  offline v%d %s: %s\n", v, tn, why);
-            CHECK(rc == 0);
-            CHECK(sns_verify_offline(body, n, dir, 2, why, sizeof(why)) == (v == 2 ? 0 : -1));
+            CHECK_EQ_INT(rc, 0);
+            CHECK(cmd_sns_verify_offline(body, n, dir, 2, why, sizeof(why)) == (v == 2 ? 0 : -1));
             free(body);
             sns_message_free(&m);
 
@@ -764,8 +765,8 @@ TEST(self_signed_verify_v1_v2)
             REQUIRE(sns_parse(body, n, 0, &m, err, sizeof(err)) == 0);
             free(body);
             sign_msg(&m, key);
-            CHECK(sns_verify(&m, expired, err, sizeof(err)) == 0);
-            CHECK(sns_verify(&m, cert, err, sizeof(err)) == -1);
+            CHECK_EQ_INT(sns_verify(&m, expired, err, sizeof(err)), 0);
+            CHECK_EQ_INT(sns_verify(&m, cert, err, sizeof(err)), -1);
             sns_message_free(&m);
         }
     }
@@ -790,7 +791,7 @@ TEST(self_signed_verify_v1_v2)
     size_t n;
     char *body = envelope(kv3, &n);
     struct sns_message m;
-    CHECK(sns_parse(body, n, 0, &m, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(sns_parse(body, n, 0, &m, err, sizeof(err)), -1);
     CHECK_STR(err, "SignatureVersion: unsupported (must be \"1\" or \"2\")");
     free(body);
 
@@ -819,7 +820,7 @@ TEST(signature_base64_strict)
         memcpy(m.signature, orig, 10);
         m.signature[10] = mods[i][0];
         memcpy(m.signature + 11, orig + 10, l - 10 + 1);
-        CHECK(sns_verify(&m, cert, err, sizeof(err)) == -1);
+        CHECK_EQ_INT(sns_verify(&m, cert, err, sizeof(err)), -1);
         CHECK_STR(err, "Signature: not strict base64");
     }
     /* non-canonical last character ("==" padding with unused bits set) */
@@ -828,7 +829,7 @@ TEST(signature_base64_strict)
     CHECK(m.signature[l - 1] == '=' && m.signature[l - 2] == '=');
     if (m.signature[l - 1] == '=' && m.signature[l - 2] == '=') {
         m.signature[l - 3] = m.signature[l - 3] == 'g' ? 'h' : 'g';
-        CHECK(sns_verify(&m, cert, err, sizeof(err)) == -1);
+        CHECK_EQ_INT(sns_verify(&m, cert, err, sizeof(err)), -1);
         CHECK_STR(err, "Signature: not strict base64");
     }
     free(orig);
@@ -894,36 +895,36 @@ TEST(malformed_envelopes)
     char err[256];
     size_t n;
     char *good = envelope(base_kv, &n);
-    CHECK(parse_str(good, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(parse_str(good, err, sizeof(err)), 0);
 
     /* truncated at every length */
     for (size_t cut = 0; cut < n; cut++) {
         struct sns_message m;
-        CHECK(sns_parse(good, cut, 0, &m, err, sizeof(err)) == -1);
+        CHECK_EQ_INT(sns_parse(good, cut, 0, &m, err, sizeof(err)), -1);
         CHECK(m.message == NULL && m.type_str == NULL);
     }
     struct sns_message m;
-    CHECK(sns_parse(good, n - 1, 0, &m, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(sns_parse(good, n - 1, 0, &m, err, sizeof(err)), -1);
     CHECK_STR(err, "body: truncated JSON");
-    CHECK(sns_parse(good, 0, 0, &m, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(sns_parse(good, 0, 0, &m, err, sizeof(err)), -1);
     CHECK_STR(err, "body: empty");
-    CHECK(sns_parse(NULL, 10, 0, &m, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(sns_parse(NULL, 10, 0, &m, err, sizeof(err)), -1);
 
     /* not an object */
     static const char *notobj[] = {"[]", "\"str\"", "1", "null", "true", "[{}]"};
     for (size_t i = 0; i < sizeof(notobj) / sizeof(notobj[0]); i++) {
-        CHECK(parse_str(notobj[i], err, sizeof(err)) == -1);
+        CHECK_EQ_INT(parse_str(notobj[i], err, sizeof(err)), -1);
         CHECK_STR(err, "body: not a JSON object");
     }
     /* trailing garbage, whitespace, comments, non-strict JSON */
     char *s = malloc(n + 20);
     snprintf(s, n + 20, "%s x", good);
-    CHECK(parse_str(s, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(parse_str(s, err, sizeof(err)), -1);
     CHECK_STR(err, "body: trailing data after the JSON object");
     snprintf(s, n + 20, "%s{}", good);
-    CHECK(parse_str(s, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(parse_str(s, err, sizeof(err)), -1);
     snprintf(s, n + 20, " \r\n%s \n\t", good);
-    CHECK(parse_str(s, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(parse_str(s, err, sizeof(err)), 0);
     free(s);
     CHECK(parse_str("{/*c*/\"Type\":\"Notification\"}", err, sizeof(err)) == -1);
     CHECK(parse_str("{'Type':'Notification'}", err, sizeof(err)) == -1);
@@ -935,11 +936,11 @@ TEST(malformed_envelopes)
     static const char *vals[] = {"1", "{}", "[]", "true", "null", "1.5"};
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
         for (size_t v = 0; v < sizeof(vals) / sizeof(vals[0]); v++) {
-            CHECK(parse_with(keys[k], vals[v], err, sizeof(err)) == -1);
+            CHECK_EQ_INT(parse_with(keys[k], vals[v], err, sizeof(err)), -1);
             CHECK(strncmp(err, keys[k], strlen(keys[k])) == 0 && strstr(err, "must be a string"));
         }
         /* missing */
-        CHECK(parse_with(keys[k], NULL, err, sizeof(err)) == -1);
+        CHECK_EQ_INT(parse_with(keys[k], NULL, err, sizeof(err)), -1);
         char want[64];
         snprintf(want, sizeof(want), "%s: missing", keys[k]);
         CHECK_STR(err, want);
@@ -968,14 +969,14 @@ TEST(malformed_envelopes)
         CHECK(m.subject == NULL);
         char *sts;
         size_t sl;
-        CHECK(sns_string_to_sign(&m, &sts, &sl) == 0);
+        CHECK_EQ_INT(sns_string_to_sign(&m, &sts, &sl), 0);
         CHECK(strstr(sts, "Subject") == NULL);
         free(sts);
         sns_message_free(&m);
         snprintf(body, sizeof(body), "{\"Subject\":\"\",%s", good + 1);
         REQUIRE(sns_parse(body, strlen(body), 0, &m, err, sizeof(err)) == 0);
         CHECK(m.subject && m.subject[0] == '\0');
-        CHECK(sns_string_to_sign(&m, &sts, &sl) == 0);
+        CHECK_EQ_INT(sns_string_to_sign(&m, &sts, &sl), 0);
         CHECK(strstr(sts, "Subject\n\nTimestamp") != NULL);
         free(sts);
         sns_message_free(&m);
@@ -995,9 +996,9 @@ TEST(malformed_envelopes)
         memcpy(deep + o, good + 1, n);
         o += n - 1;
         deep[o] = '\0';
-        CHECK(sns_parse(deep, o, 32, &m, err, sizeof(err)) == -1);
+        CHECK_EQ_INT(sns_parse(deep, o, 32, &m, err, sizeof(err)), -1);
         CHECK_STR(err, "body: JSON nested too deeply");
-        CHECK(sns_parse(deep, o, 200, &m, err, sizeof(err)) == 0);
+        CHECK_EQ_INT(sns_parse(deep, o, 200, &m, err, sizeof(err)), 0);
         sns_message_free(&m);
         free(deep);
     }
@@ -1016,7 +1017,7 @@ TEST(malformed_envelopes)
         char body[2048];
         int bl = snprintf(body, sizeof(body), "%s", good);
         body[5] = '\0';
-        CHECK(sns_parse(body, (size_t)bl, 0, &m, err, sizeof(err)) == -1);
+        CHECK_EQ_INT(sns_parse(body, (size_t)bl, 0, &m, err, sizeof(err)), -1);
         CHECK_STR(err, "body: contains a NUL byte");
     }
     CHECK(parse_with("MessageId", "\"a\\u0000b\"", err, sizeof(err)) == -1);
@@ -1031,7 +1032,7 @@ TEST(malformed_envelopes)
         CHECK(m.message_len == 5 && memcmp(m.message, "a\0b\n\"", 5) == 0);
         char *sts;
         size_t sl;
-        CHECK(sns_string_to_sign(&m, &sts, &sl) == 0);
+        CHECK_EQ_INT(sns_string_to_sign(&m, &sts, &sl), 0);
         CHECK(sl > 20 && memcmp(sts, "Message\na\0b\n\"\nMessageId\n", 24) == 0);
         free(sts);
         sns_message_free(&m);
@@ -1083,7 +1084,7 @@ TEST(malformed_envelopes)
         int rc = parse_with("Timestamp", badts[i], err, sizeof(err));
         if (rc == 0)
             fprintf(stderr, "  accepted %s\n", badts[i]);
-        CHECK(rc == -1);
+        CHECK_EQ_INT(rc, -1);
         CHECK(strncmp(err, "Timestamp: ", 11) == 0);
     }
     CHECK(parse_with("Timestamp", "\"2024-02-29T23:59:59Z\"", err, sizeof(err)) == 0);
@@ -1095,8 +1096,8 @@ TEST(malformed_envelopes)
         size_t bl;
         char *body = envelope(kv, &bl);
         REQUIRE(sns_parse(body, bl, 0, &m, err, sizeof(err)) == 0);
-        CHECK(m.time == 951825600);
-        CHECK(m.time_ms == 500);
+        CHECK_EQ_INT(m.time, 951825600);
+        CHECK_EQ_INT(m.time_ms, 500);
         sns_message_free(&m);
         free(body);
     }

@@ -115,8 +115,8 @@ TEST(cache_from_cert_dir)
     int calls = 0;
     CHECK(sns_certs_fetch(c, URL_OF("0123456789abcdef"), noop_cb, &calls, err, sizeof(err)) == -2);
     CHECK_STR(err, "certificate not in SNS_CERT_DIR and fetching is disabled");
-    CHECK(calls == 0);
-    CHECK(sns_certs_pending(c) == 0);
+    CHECK_EQ_INT(calls, 0);
+    CHECK_EQ_INT(sns_certs_pending(c), 0);
     sns_certs_free(c);
     metrics_free(m);
 
@@ -127,7 +127,7 @@ TEST(cache_from_cert_dir)
     CHECK(sns_certs_set_fetch_base(c, "ftp://x") == -1);
     CHECK(sns_certs_set_fetch_base(c, "http://127.0.0.1:1/") == -1);
     CHECK(sns_certs_set_fetch_base(c, "http://127.0.0.1:1") == 0);
-    CHECK(sns_certs_set_fetch_base(c, NULL) == 0);
+    CHECK_EQ_INT(sns_certs_set_fetch_base(c, NULL), 0);
     sns_certs_free(c);
     sns_certs_free(NULL);
 }
@@ -329,14 +329,14 @@ TEST(fetch_through_http_client)
     /* two waiters, one request; cached and written to cert_dir */
     struct result r1 = {.certs = c}, r2 = {0};
     CHECK(sns_certs_lookup(c, URL_OF(HEX_GOOD), err, sizeof(err)) == NULL);
-    CHECK(sns_certs_fetch(c, URL_OF(HEX_GOOD), on_cert, &r1, err, sizeof(err)) == 0);
-    CHECK(sns_certs_fetch(c, URL_OF(HEX_GOOD), on_cert, &r2, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(sns_certs_fetch(c, URL_OF(HEX_GOOD), on_cert, &r1, err, sizeof(err)), 0);
+    CHECK_EQ_INT(sns_certs_fetch(c, URL_OF(HEX_GOOD), on_cert, &r2, err, sizeof(err)), 0);
     CHECK(r1.called == 0 && r2.called == 0);
-    CHECK(sns_certs_pending(c) == 1);
+    CHECK_EQ_INT(sns_certs_pending(c), 1);
     run_until(&s, c);
     CHECK(r1.called == 1 && r1.got_cert && r1.transient == 0);
     CHECK(r2.called == 1 && r2.got_cert);
-    CHECK(s.hits == 1);
+    CHECK_EQ_INT(s.hits, 1);
     CHECK(sns_certs_lookup(c, URL_OF(HEX_GOOD), err, sizeof(err)) != NULL);
     CHECK(metrics_get(m, "ivs_syncd_sns_cert_fetch_total", "result=\"ok\"") == 1);
     CHECK(metrics_get(m, "ivs_syncd_sns_cert_write_total", "result=\"ok\"") == 1);
@@ -349,7 +349,7 @@ TEST(fetch_through_http_client)
         char *fb = t_read_file(path, &fl);
         CHECK(fb && fl == s.pem_len && memcmp(fb, s.pem, fl) == 0);
         free(fb);
-        CHECK(count_files(dir) == 1); /* no temp file left */
+        CHECK_EQ_INT(count_files(dir), 1); /* no temp file left */
     }
 
     /* a body that is not a certificate: permanent, then negatively cached */
@@ -370,10 +370,10 @@ TEST(fetch_through_http_client)
         struct result r = {0};
         char url[200];
         snprintf(url, sizeof(url), URL_OF("%s"), perm[i]);
-        CHECK(sns_certs_fetch(c, url, on_cert, &r, err, sizeof(err)) == 0);
+        CHECK_EQ_INT(sns_certs_fetch(c, url, on_cert, &r, err, sizeof(err)), 0);
         run_until(&s, c);
         CHECK(r.called == 1 && !r.got_cert && r.transient == 0);
-        CHECK(sns_certs_fetch(c, url, on_cert, &r, err, sizeof(err)) == -1);
+        CHECK_EQ_INT(sns_certs_fetch(c, url, on_cert, &r, err, sizeof(err)), -1);
     }
 
     /* 503: transient; refused transiently (no new fetch) for a second, then retried */
@@ -393,7 +393,7 @@ TEST(fetch_through_http_client)
     CHECK(sns_certs_fetch(c, URL_OF("aaaa0000"), on_cert, &r6, err, sizeof(err)) == 0);
     sns_certs_cancel(c, on_cert, &r5);
     run_until(&s, c);
-    CHECK(r5.called == 0);
+    CHECK_EQ_INT(r5.called, 0);
     CHECK(r6.called == 1 && r6.got_cert);
 
     /* URL checks apply to the original URL even with a fetch base */
@@ -406,25 +406,25 @@ TEST(fetch_through_http_client)
     CHECK(sns_certs_fetch(c, URL_OF("cccc0000"), on_cert, &r7, err, sizeof(err)) == 0);
     run_until(&s, c);
     CHECK(r7.called == 1 && r7.transient == 1);
-    CHECK(sns_certs_set_fetch_base(c, base) == 0);
+    CHECK_EQ_INT(sns_certs_set_fetch_base(c, base), 0);
 
     /* bounded number of fetches in flight */
     struct result r8 = {0};
     for (int i = 0; i < SNS_CERTS_MAX_FETCHES; i++) {
         char url[200];
         snprintf(url, sizeof(url), URL_OF("dd%06d"), i);
-        CHECK(sns_certs_fetch(c, url, on_cert, &r8, err, sizeof(err)) == 0);
+        CHECK_EQ_INT(sns_certs_fetch(c, url, on_cert, &r8, err, sizeof(err)), 0);
     }
     CHECK(sns_certs_fetch(c, URL_OF("ee000000"), on_cert, &r8, err, sizeof(err)) == -2);
     CHECK_STR(err, "too many certificate fetches in flight");
-    CHECK(http_client_pending(hc) == SNS_CERTS_MAX_FETCHES);
+    CHECK_EQ_INT(http_client_pending(hc), SNS_CERTS_MAX_FETCHES);
 
     /* freeing with fetches in flight: no callback, requests cancelled */
     sns_certs_free(c);
-    CHECK(http_client_pending(hc) == 0);
+    CHECK_EQ_INT(http_client_pending(hc), 0);
     for (int i = 0; i < 20; i++)
         event_base_loop(s.base, EVLOOP_NONBLOCK);
-    CHECK(r8.called == 0);
+    CHECK_EQ_INT(r8.called, 0);
 
     http_client_free(hc);
     metrics_free(m);
@@ -444,7 +444,7 @@ TEST(fetch_unwritable_dir)
     REQUIRE(hc && c);
     REQUIRE(sns_certs_set_fetch_base(c, base) == 0);
     struct result r = {0};
-    CHECK(sns_certs_fetch(c, URL_OF(HEX_GOOD), on_cert, &r, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(sns_certs_fetch(c, URL_OF(HEX_GOOD), on_cert, &r, err, sizeof(err)), 0);
     run_until(&s, c);
     CHECK(r.called == 1 && r.got_cert);
     CHECK(metrics_get(m, "ivs_syncd_sns_cert_write_total", "result=\"error\"") == 1);

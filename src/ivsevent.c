@@ -1,21 +1,16 @@
-#include "event.h"
+#include "ivsevent.h"
 
+#include "errbuf.h"
+#include "iso8601.h"
 #include "jsonx.h"
 
 #include <limits.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
 #define DT_STATE  "IVS Stream State Change"
 #define DT_HEALTH "IVS Stream Health Change"
-
-static void set_err(char *err, size_t errlen, const char *msg)
-{
-    if (err && errlen > 0)
-        snprintf(err, errlen, "%s", msg);
-}
 
 static int is_digit(char c)
 {
@@ -28,16 +23,7 @@ static int is_digit(char c)
  */
 static int get_string(struct json_object *o, const char *key, const char **s, size_t *n)
 {
-    struct json_object *v;
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return -1;
-    int l = json_object_get_string_len(v);
-    const char *p = json_object_get_string(v);
-    if (l < 0 || !p || memchr(p, '\0', (size_t)l))
-        return -1;
-    *s = p;
-    *n = (size_t)l;
-    return 0;
+    return jsonx_get_string(o, key, s, n) == JSONX_MEMBER_STRING ? 0 : -1;
 }
 
 /* ASCII in [lo, 0x7e], length 1..max */
@@ -55,7 +41,7 @@ static int text_ok(const char *s, size_t n, size_t max, unsigned char lo)
 
 static int stream_id_ok(const char *s, size_t n)
 {
-    if (n == 0 || n > EVENT_STREAM_ID_MAX)
+    if (n == 0 || n > IVSEVENT_STREAM_ID_MAX)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -73,73 +59,40 @@ static void copy(char *dst, const char *s, size_t n)
     dst[n] = '\0';
 }
 
-static int digits(const char *s, int n, int *val)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!is_digit(s[i]))
-            return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    *val = v;
-    return 1;
-}
+/* A required text member: text_ok(max, lo), with the messages naming it. */
+struct text_field {
+    const char *key;
+    size_t max;
+    unsigned char lo;
+    int empty_is_missing;
+    const char *missing, *invalid;
+};
 
-/* days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil) */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
+static const struct text_field f_id = {"id", IVSEVENT_ID_MAX, 0x21, 1, "id missing", "id invalid"};
+static const struct text_field f_detail_type = {
+    "detail-type", IVSEVENT_TEXT_MAX, 0x20, 0, "detail-type missing", "detail-type invalid"};
 
-/* Strict "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" -> microseconds since the epoch. */
-static int parse_time(const char *s, size_t n, int64_t *us)
+/* Copy the member f->key into dst (f->max + 1 bytes): 0, or -1 with *msg. */
+static int take_text(struct json_object *o, const struct text_field *f, char *dst, const char **msg)
 {
-    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, mo, d, h, mi, se;
-    if (n < 20 || n > EVENT_TIME_MAX)
+    const char *s;
+    size_t n;
+    if (get_string(o, f->key, &s, &n) < 0 || (f->empty_is_missing && n == 0)) {
+        *msg = f->missing;
         return -1;
-    if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) || s[13] != ':' ||
-        !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &se))
-        return -1;
-    size_t i = 19;
-    int64_t frac = 0;
-    if (s[i] == '.') {
-        i++;
-        size_t start = i;
-        while (i < n && is_digit(s[i])) {
-            if (i - start < 6)
-                frac = frac * 10 + (s[i] - '0');
-            i++;
-        }
-        size_t nd = i - start;
-        if (nd < 1 || nd > 9)
-            return -1;
-        for (size_t k = nd; k < 6; k++)
-            frac *= 10;
     }
-    if (i + 1 != n || s[i] != 'Z')
+    if (!text_ok(s, n, f->max, f->lo)) {
+        *msg = f->invalid;
         return -1;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59)
-        return -1;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    int dim = mdays[mo - 1] + (mo == 2 && leap);
-    if (d > dim)
-        return -1;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
-    *us = secs * 1000000 + frac;
+    }
+    copy(dst, s, n);
     return 0;
 }
 
 static struct json_object *parse_object(const char *json, size_t len, int depth, const char **msg)
 {
     struct json_object *obj = NULL;
-    if (len > EVENT_MAX_JSON) {
+    if (len > IVSEVENT_MAX_JSON) {
         *msg = "event too large";
         return NULL;
     }
@@ -179,29 +132,29 @@ static struct json_object *parse_object(const char *json, size_t len, int depth,
     return NULL;
 }
 
-static enum event_kind classify(const char *dt, const char *name)
+static enum ivsevent_kind classify(const char *dt, const char *name)
 {
     if (strcmp(dt, DT_STATE) == 0) {
         if (strcmp(name, "Stream Start") == 0)
-            return EVENT_STREAM_START;
+            return IVSEVENT_STREAM_START;
         if (strcmp(name, "Stream End") == 0)
-            return EVENT_STREAM_END;
+            return IVSEVENT_STREAM_END;
         if (strcmp(name, "Stream Failure") == 0 || strcmp(name, "Stream Takeover") == 0 ||
             strcmp(name, "Stream Takeover Failure") == 0 || strcmp(name, "Session Ended") == 0)
-            return EVENT_STREAM_CHECK;
-        return EVENT_OTHER;
+            return IVSEVENT_STREAM_CHECK;
+        return IVSEVENT_OTHER;
     }
     if (strcmp(dt, DT_HEALTH) == 0) {
         if (strcmp(name, "Starvation Start") == 0 || strcmp(name, "Starvation End") == 0)
-            return EVENT_HEALTH;
+            return IVSEVENT_HEALTH;
     }
-    return EVENT_OTHER;
+    return IVSEVENT_OTHER;
 }
 
-int event_parse(const char *json, size_t len, int max_depth, struct ivs_event *out, char *err,
-                size_t errlen)
+int ivsevent_parse(const char *json, size_t len, int max_depth, struct ivsevent *out, char *err,
+                   size_t errlen)
 {
-    struct ivs_event ev;
+    struct ivsevent ev;
     struct json_object *root = NULL, *detail = NULL, *res = NULL, *v = NULL;
     const char *msg = "invalid event";
     const char *s = NULL;
@@ -215,43 +168,29 @@ int event_parse(const char *json, size_t len, int max_depth, struct ivs_event *o
         goto fail;
     }
     if (max_depth <= 0)
-        max_depth = EVENT_DEFAULT_DEPTH;
-    if (max_depth > EVENT_MAX_DEPTH)
-        max_depth = EVENT_MAX_DEPTH;
+        max_depth = IVSEVENT_DEFAULT_DEPTH;
+    if (max_depth > IVSEVENT_MAX_DEPTH)
+        max_depth = IVSEVENT_MAX_DEPTH;
     root = parse_object(json, len, max_depth, &msg);
     if (!root)
         goto fail;
 
-    if (get_string(root, "id", &s, &n) < 0 || n == 0) {
-        msg = "id missing";
+    if (take_text(root, &f_id, ev.id, &msg) < 0)
         goto fail;
-    }
-    if (!text_ok(s, n, EVENT_ID_MAX, 0x21)) {
-        msg = "id invalid";
-        goto fail;
-    }
-    copy(ev.id, s, n);
 
     if (get_string(root, "source", &s, &n) < 0 || n != 7 || memcmp(s, "aws.ivs", 7) != 0) {
         msg = "source is not aws.ivs";
         goto fail;
     }
 
-    if (get_string(root, "detail-type", &s, &n) < 0) {
-        msg = "detail-type missing";
+    if (take_text(root, &f_detail_type, ev.detail_type, &msg) < 0)
         goto fail;
-    }
-    if (!text_ok(s, n, EVENT_TEXT_MAX, 0x20)) {
-        msg = "detail-type invalid";
-        goto fail;
-    }
-    copy(ev.detail_type, s, n);
 
     if (get_string(root, "time", &s, &n) < 0) {
         msg = "time missing";
         goto fail;
     }
-    if (parse_time(s, n, &ev.time_us) < 0) {
+    if (n > IVSEVENT_TIME_MAX || iso8601_parse(s, n, ISO8601_UTC, &ev.time_us) < 0) {
         msg = "time invalid (want YYYY-MM-DDTHH:MM:SSZ)";
         goto fail;
     }
@@ -278,7 +217,7 @@ int event_parse(const char *json, size_t len, int max_depth, struct ivs_event *o
     int stream_type =
         strcmp(ev.detail_type, DT_STATE) == 0 || strcmp(ev.detail_type, DT_HEALTH) == 0;
     int rc_name = get_string(detail, "event_name", &s, &n);
-    if (rc_name == 0 && text_ok(s, n, EVENT_TEXT_MAX, 0x20)) {
+    if (rc_name == 0 && text_ok(s, n, IVSEVENT_TEXT_MAX, 0x20)) {
         copy(ev.event_name, s, n);
     } else if (stream_type) {
         msg = rc_name < 0 ? "detail.event_name missing" : "detail.event_name invalid";
@@ -323,15 +262,15 @@ int event_parse(const char *json, size_t len, int max_depth, struct ivs_event *o
     }
     if (rc_sid == 0) {
         copy(ev.stream_id, s, n);
-    } else if (ev.kind == EVENT_STREAM_START || ev.kind == EVENT_STREAM_END) {
+    } else if (ev.kind == IVSEVENT_STREAM_START || ev.kind == IVSEVENT_STREAM_END) {
         msg = rc_sid == -1 ? "detail.stream_id missing" : "detail.stream_id invalid";
         goto fail;
-    } else if (rc_sid == -2 && ev.kind != EVENT_OTHER) {
+    } else if (rc_sid == -2 && ev.kind != IVSEVENT_OTHER) {
         msg = "detail.stream_id invalid";
         goto fail;
     }
 
-    if (ev.kind == EVENT_HEALTH) {
+    if (ev.kind == IVSEVENT_HEALTH) {
         const char *h = strcmp(ev.event_name, "Starvation Start") == 0 ? "STARVING" : "HEALTHY";
         copy(ev.health, h, strlen(h));
     }
@@ -341,11 +280,11 @@ int event_parse(const char *json, size_t len, int max_depth, struct ivs_event *o
     return 0;
 fail:
     json_object_put(root);
-    set_err(err, errlen, msg);
+    errbuf_set(err, errlen, "%s", msg);
     return -1;
 }
 
-int event_account_allowed(const struct ivs_event *ev, const char *comma_list)
+int ivsevent_account_allowed(const struct ivsevent *ev, const char *comma_list)
 {
     if (!ev)
         return 0;
@@ -370,18 +309,18 @@ int event_account_allowed(const struct ivs_event *ev, const char *comma_list)
     return 0;
 }
 
-const char *event_kind_name(enum event_kind kind)
+const char *ivsevent_kind_name(enum ivsevent_kind kind)
 {
     switch (kind) {
-    case EVENT_OTHER:
+    case IVSEVENT_OTHER:
         return "other";
-    case EVENT_STREAM_START:
+    case IVSEVENT_STREAM_START:
         return "stream_start";
-    case EVENT_STREAM_END:
+    case IVSEVENT_STREAM_END:
         return "stream_end";
-    case EVENT_STREAM_CHECK:
+    case IVSEVENT_STREAM_CHECK:
         return "stream_check";
-    case EVENT_HEALTH:
+    case IVSEVENT_HEALTH:
         return "health";
     }
     return "unknown";

@@ -1,7 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
+#include "ivsevent.h"
 #include "t.h"
 
 static const char *testdata = "tests/fixtures";
@@ -21,20 +21,20 @@ static char *load(const char *name, size_t *len)
     return s;
 }
 
-static int parse_file(const char *name, struct ivs_event *ev, char *err, size_t errlen)
+static int parse_file(const char *name, struct ivsevent *ev, char *err, size_t errlen)
 {
     size_t len = 0;
     char *s = load(name, &len);
     if (!s)
         return -2;
-    int rc = event_parse(s, len, 0, ev, err, errlen);
+    int rc = ivsevent_parse(s, len, 0, ev, err, errlen);
     if (rc != 0)
         fprintf(stderr, "  %s: %s\n", name, err);
     free(s);
     return rc;
 }
 
-static void check_common(const struct ivs_event *ev)
+static void check_common(const struct ivsevent *ev)
 {
     CHECK_STR(ev->id, "01234567-0123-0123-0123-012345678901");
     CHECK_STR(ev->account, "123456789012");
@@ -42,7 +42,7 @@ static void check_common(const struct ivs_event *ev)
     CHECK(ev->time_us == T_US);
 }
 
-static void check_channel(const struct ivs_event *ev, const char *region)
+static void check_channel(const struct ivsevent *ev, const char *region)
 {
     CHECK(ev->has_channel == 1);
     CHECK_STR(ev->channel.region, region);
@@ -52,40 +52,40 @@ static void check_channel(const struct ivs_event *ev, const char *region)
 
 TEST(file_stream_start)
 {
-    struct ivs_event ev;
+    struct ivsevent ev;
     char err[128];
     REQUIRE(parse_file("stream-start.json", &ev, err, sizeof(err)) == 0);
     check_common(&ev);
     check_channel(&ev, "us-east-1");
     CHECK_STR(ev.channel.arn, ARN);
-    CHECK(ev.kind == EVENT_STREAM_START);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_STREAM_START);
     CHECK_STR(ev.detail_type, "IVS Stream State Change");
     CHECK_STR(ev.event_name, "Stream Start");
     CHECK_STR(ev.stream_id, STREAM_ID);
     CHECK_STR(ev.health, "");
-    CHECK_STR(event_kind_name(ev.kind), "stream_start");
+    CHECK_STR(ivsevent_kind_name(ev.kind), "stream_start");
 }
 
 TEST(file_stream_end)
 {
-    struct ivs_event ev;
+    struct ivsevent ev;
     char err[128];
     REQUIRE(parse_file("stream-end.json", &ev, err, sizeof(err)) == 0);
     check_common(&ev);
     check_channel(&ev, "us-east-1");
-    CHECK(ev.kind == EVENT_STREAM_END);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_STREAM_END);
     CHECK_STR(ev.event_name, "Stream End");
     CHECK_STR(ev.stream_id, STREAM_ID);
 }
 
 TEST(file_starvation_start)
 {
-    struct ivs_event ev;
+    struct ivsevent ev;
     char err[128];
     REQUIRE(parse_file("starvation-start.json", &ev, err, sizeof(err)) == 0);
     check_common(&ev);
     check_channel(&ev, "us-east-1");
-    CHECK(ev.kind == EVENT_HEALTH);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_HEALTH);
     CHECK_STR(ev.detail_type, "IVS Stream Health Change");
     CHECK_STR(ev.event_name, "Starvation Start");
     CHECK_STR(ev.health, "STARVING");
@@ -98,12 +98,12 @@ TEST(file_checks)
                                   "stream-takeover-failure.json"};
     static const char *names[] = {"Session Ended", "Stream Failure", "Stream Takeover Failure"};
     for (size_t i = 0; i < 3; i++) {
-        struct ivs_event ev;
+        struct ivsevent ev;
         char err[128];
         REQUIRE(parse_file(files[i], &ev, err, sizeof(err)) == 0);
         check_common(&ev);
         check_channel(&ev, "us-east-1");
-        CHECK(ev.kind == EVENT_STREAM_CHECK);
+        CHECK_EQ_INT(ev.kind, IVSEVENT_STREAM_CHECK);
         CHECK_STR(ev.event_name, names[i]);
         CHECK_STR(ev.stream_id, STREAM_ID);
     }
@@ -111,19 +111,19 @@ TEST(file_checks)
 
 TEST(file_others)
 {
-    struct ivs_event ev;
+    struct ivsevent ev;
     char err[128];
     REQUIRE(parse_file("session-created.json", &ev, err, sizeof(err)) == 0);
     check_common(&ev);
     check_channel(&ev, "us-east-1");
-    CHECK(ev.kind == EVENT_OTHER);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
     CHECK_STR(ev.event_name, "Session Created");
     CHECK_STR(ev.stream_id, STREAM_ID);
 
     REQUIRE(parse_file("recording-end.json", &ev, err, sizeof(err)) == 0);
     check_common(&ev);
     check_channel(&ev, "us-west-2");
-    CHECK(ev.kind == EVENT_OTHER);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
     CHECK_STR(ev.detail_type, "IVS Recording State Change");
     CHECK_STR(ev.event_name, "");
     CHECK_STR(ev.stream_id, STREAM_ID);
@@ -131,18 +131,18 @@ TEST(file_others)
     REQUIRE(parse_file("limit-breach-ingest-bitrate.json", &ev, err, sizeof(err)) == 0);
     check_common(&ev);
     check_channel(&ev, "us-east-1");
-    CHECK(ev.kind == EVENT_OTHER);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
     CHECK_STR(ev.detail_type, "IVS Limit Breach");
     CHECK_STR(ev.stream_id, STREAM_ID);
 
     /* account-wide breach: no channel */
     REQUIRE(parse_file("limit-breach-concurrent-broadcasts.json", &ev, err, sizeof(err)) == 0);
     check_common(&ev);
-    CHECK(ev.kind == EVENT_OTHER);
-    CHECK(ev.has_channel == 0);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
+    CHECK_EQ_INT(ev.has_channel, 0);
     CHECK_STR(ev.channel.arn, "");
     CHECK_STR(ev.stream_id, "");
-    CHECK_STR(event_kind_name(ev.kind), "other");
+    CHECK_STR(ivsevent_kind_name(ev.kind), "other");
 }
 
 /* every file in the directory parses */
@@ -161,9 +161,9 @@ TEST(file_all)
         "stream-start.json",
     };
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        struct ivs_event ev;
+        struct ivsevent ev;
         char err[128];
-        CHECK(parse_file(files[i], &ev, err, sizeof(err)) == 0);
+        CHECK_EQ_INT(parse_file(files[i], &ev, err, sizeof(err)), 0);
     }
 }
 
@@ -205,23 +205,23 @@ static char *build(const struct fields *f)
     return s;
 }
 
-static int parse_fields(const struct fields *f, struct ivs_event *ev, char *err, size_t errlen)
+static int parse_fields(const struct fields *f, struct ivsevent *ev, char *err, size_t errlen)
 {
     char *s = build(f);
     if (!s)
         return -2;
-    int rc = event_parse(s, strlen(s), 0, ev, err, errlen);
+    int rc = ivsevent_parse(s, strlen(s), 0, ev, err, errlen);
     free(s);
     return rc;
 }
 
 static void expect_bad(const struct fields *f, const char *want)
 {
-    struct ivs_event ev;
+    struct ivsevent ev;
     char err[128] = "";
     memset(&ev, 0x33, sizeof(ev));
     int rc = parse_fields(f, &ev, err, sizeof(err));
-    CHECK(rc == -1);
+    CHECK_EQ_INT(rc, -1);
     CHECK(err[0] != '\0');
     if (rc == -1 && want && !strstr(err, want)) {
         fprintf(stderr, "  error \"%s\" lacks \"%s\"\n", err, want);
@@ -232,15 +232,15 @@ static void expect_bad(const struct fields *f, const char *want)
         fprintf(stderr, "  accepted: %s\n", s ? s : "?");
         free(s);
     }
-    CHECK(ev.id[0] == '\0' && ev.kind == EVENT_OTHER);
+    CHECK(ev.id[0] == '\0' && ev.kind == IVSEVENT_OTHER);
 }
 
 static void expect_bad_raw(const char *json, size_t len, const char *want)
 {
-    struct ivs_event ev;
+    struct ivsevent ev;
     char err[128] = "";
-    int rc = event_parse(json, len, 0, &ev, err, sizeof(err));
-    CHECK(rc == -1);
+    int rc = ivsevent_parse(json, len, 0, &ev, err, sizeof(err));
+    CHECK_EQ_INT(rc, -1);
     CHECK(err[0] != '\0');
     if (rc == -1 && want && !strstr(err, want)) {
         fprintf(stderr, "  error \"%s\" lacks \"%s\"\n", err, want);
@@ -250,34 +250,34 @@ static void expect_bad_raw(const char *json, size_t len, const char *want)
 
 TEST(synthetic_ok)
 {
-    struct ivs_event ev;
+    struct ivsevent ev;
     char err[128] = "";
     REQUIRE(parse_fields(&base, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.kind == EVENT_STREAM_START);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_STREAM_START);
     CHECK_STR(ev.id, "ev-1");
 
     struct fields f = base;
     f.detail = "{\"event_name\":\"Stream Takeover\"}"; /* stream_id optional */
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.kind == EVENT_STREAM_CHECK);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_STREAM_CHECK);
     CHECK_STR(ev.stream_id, "");
 
     f.detail = "{\"event_name\":\"Something New\"}";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.kind == EVENT_OTHER);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
     CHECK_STR(ev.event_name, "Something New");
 
     f = base;
     f.dtype = "\"IVS Stream Health Change\"";
     f.detail = "{\"event_name\":\"Starvation End\",\"stream_id\":\"st-1\"}";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.kind == EVENT_HEALTH);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_HEALTH);
     CHECK_STR(ev.health, "HEALTHY");
-    CHECK_STR(event_kind_name(ev.kind), "health");
+    CHECK_STR(ivsevent_kind_name(ev.kind), "health");
 
     f.detail = "{\"event_name\":\"Stream Start\"}"; /* health type, unknown name */
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.kind == EVENT_OTHER);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
     CHECK_STR(ev.health, "");
 
     /* other detail types: no event_name, odd stream_id is ignored, not fatal */
@@ -286,7 +286,7 @@ TEST(synthetic_ok)
     f.detail = "{\"stream_id\":42,\"event_name\":7}";
     f.resources = "[]";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.kind == EVENT_OTHER);
+    CHECK_EQ_INT(ev.kind, IVSEVENT_OTHER);
     CHECK_STR(ev.event_name, "");
     CHECK_STR(ev.stream_id, "");
     CHECK(!ev.has_channel);
@@ -301,7 +301,7 @@ TEST(synthetic_ok)
     CHECK(ev.time_us == T_US + 500000);
     f.time = "\"1970-01-01T00:00:00Z\"";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.time_us == 0);
+    CHECK_EQ_INT(ev.time_us, 0);
     f.time = "\"2024-02-29T00:00:00Z\"";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
     CHECK(ev.time_us == INT64_C(1709164800000000));
@@ -310,12 +310,12 @@ TEST(synthetic_ok)
     CHECK(ev.time_us == INT64_C(951868799000000));
     f.time = "\"1969-12-31T23:59:59.999999Z\"";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(ev.time_us == -1);
+    CHECK_EQ_INT(ev.time_us, -1);
 
     const char *ws = " \n{\"id\":\"x\",\"source\":\"aws.ivs\",\"detail-type\":\"X\",\"time\":"
                      "\"2024-09-09T16:17:26Z\",\"account\":\"123456789012\",\"resources\":[],"
                      "\"detail\":{}}\r\n\t ";
-    REQUIRE(event_parse(ws, strlen(ws), 0, &ev, err, sizeof(err)) == 0);
+    REQUIRE(ivsevent_parse(ws, strlen(ws), 0, &ev, err, sizeof(err)) == 0);
     CHECK_STR(ev.detail_type, "X");
 
     /* not NUL-terminated input: the length is honoured */
@@ -325,8 +325,8 @@ TEST(synthetic_ok)
     char *copy = malloc(n);
     REQUIRE(copy);
     memcpy(copy, s, n);
-    CHECK(event_parse(copy, n, 0, &ev, err, sizeof(err)) == 0);
-    CHECK(event_parse(copy, n - 1, 0, &ev, err, sizeof(err)) == -1);
+    CHECK_EQ_INT(ivsevent_parse(copy, n, 0, &ev, err, sizeof(err)), 0);
+    CHECK_EQ_INT(ivsevent_parse(copy, n - 1, 0, &ev, err, sizeof(err)), -1);
     free(copy);
     free(s);
 }
@@ -444,20 +444,20 @@ TEST(hostile_json)
     char *s = build(&base);
     REQUIRE(s);
     size_t n = strlen(s);
-    struct ivs_event ev;
+    struct ivsevent ev;
     char err[128];
-    REQUIRE(event_parse(s, n, 0, &ev, err, sizeof(err)) == 0);
+    REQUIRE(ivsevent_parse(s, n, 0, &ev, err, sizeof(err)) == 0);
 
     /* truncated at every length */
     for (size_t k = 0; k < n; k++) {
-        int rc = event_parse(s, k, 0, &ev, err, sizeof(err));
-        CHECK(rc == -1);
+        int rc = ivsevent_parse(s, k, 0, &ev, err, sizeof(err));
+        CHECK_EQ_INT(rc, -1);
     }
     expect_bad_raw(s, n - 1, "truncated");
     expect_bad_raw("", 0, "empty");
-    CHECK(event_parse(NULL, 5, 0, &ev, err, sizeof(err)) == -1);
-    CHECK(event_parse(s, n, 0, NULL, err, sizeof(err)) == -1);
-    CHECK(event_parse("x", 1, 0, &ev, NULL, 0) == -1);
+    CHECK_EQ_INT(ivsevent_parse(NULL, 5, 0, &ev, err, sizeof(err)), -1);
+    CHECK_EQ_INT(ivsevent_parse(s, n, 0, NULL, err, sizeof(err)), -1);
+    CHECK(ivsevent_parse("x", 1, 0, &ev, NULL, 0) == -1);
 
     /* trailing garbage */
     char *t = malloc(n + 16);
@@ -516,13 +516,13 @@ TEST(hostile_json)
     f.detail =
         "{\"event_name\":\"Stream Start\",\"stream_id\":\"" STREAM_ID
         "\",\"channel_name\":\"Caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xa5 \xf4\x8f\xbf\xbf\"}";
-    CHECK(parse_fields(&f, &ev, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(parse_fields(&f, &ev, err, sizeof(err)), 0);
     free(s);
 }
 
 TEST(hostile_size_depth)
 {
-    struct ivs_event ev;
+    struct ivsevent ev;
     char err[128];
     /* nested 1000 deep inside detail */
     size_t depth = 1000;
@@ -557,10 +557,10 @@ TEST(hostile_size_depth)
     /* max_depth is honoured: json-c counts values as a level, so {"resources":["arn"]} is 3 */
     char *s = build(&base);
     REQUIRE(s);
-    CHECK(event_parse(s, strlen(s), 1, &ev, err, sizeof(err)) == -1);
-    CHECK(event_parse(s, strlen(s), 2, &ev, err, sizeof(err)) == -1);
-    CHECK(event_parse(s, strlen(s), 3, &ev, err, sizeof(err)) == 0);
-    CHECK(event_parse(s, strlen(s), 1 << 30, &ev, err, sizeof(err)) == 0); /* clamped */
+    CHECK_EQ_INT(ivsevent_parse(s, strlen(s), 1, &ev, err, sizeof(err)), -1);
+    CHECK_EQ_INT(ivsevent_parse(s, strlen(s), 2, &ev, err, sizeof(err)), -1);
+    CHECK_EQ_INT(ivsevent_parse(s, strlen(s), 3, &ev, err, sizeof(err)), 0);
+    CHECK_EQ_INT(ivsevent_parse(s, strlen(s), 1 << 30, &ev, err, sizeof(err)), 0); /* clamped */
     free(s);
 
     /* 1 MiB string: in id, and in an ignored detail field */
@@ -594,8 +594,8 @@ TEST(hostile_size_depth)
     expect_bad(&f, "id");
     id[129] = '"';
     id[130] = '\0'; /* exactly 128 */
-    CHECK(parse_fields(&f, &ev, err, sizeof(err)) == 0);
-    CHECK(strlen(ev.id) == 128);
+    CHECK_EQ_INT(parse_fields(&f, &ev, err, sizeof(err)), 0);
+    CHECK_EQ_SIZE(strlen(ev.id), 128);
     /* long detail-type */
     char dt[300];
     dt[0] = '"';
@@ -609,35 +609,35 @@ TEST(hostile_size_depth)
 
 TEST(account_allowed)
 {
-    struct ivs_event ev;
+    struct ivsevent ev;
     memset(&ev, 0, sizeof(ev));
     snprintf(ev.account, sizeof(ev.account), "123456789012");
-    CHECK(event_account_allowed(&ev, NULL) == 1);
-    CHECK(event_account_allowed(&ev, "") == 1);
-    CHECK(event_account_allowed(&ev, "123456789012") == 1);
-    CHECK(event_account_allowed(&ev, "111111111111,123456789012") == 1);
-    CHECK(event_account_allowed(&ev, " 111111111111 , 123456789012 ") == 1);
-    CHECK(event_account_allowed(&ev, "123456789012,") == 1);
-    CHECK(event_account_allowed(&ev, "111111111111") == 0);
-    CHECK(event_account_allowed(&ev, "12345678901") == 0);
-    CHECK(event_account_allowed(&ev, "1234567890123") == 0);
-    CHECK(event_account_allowed(&ev, "1123456789012") == 0);
-    CHECK(event_account_allowed(&ev, "123456789012x") == 0);
-    CHECK(event_account_allowed(&ev, ",") == 0);
-    CHECK(event_account_allowed(&ev, " ") == 0);
-    CHECK(event_account_allowed(NULL, NULL) == 0);
+    CHECK_EQ_INT(ivsevent_account_allowed(&ev, NULL), 1);
+    CHECK(ivsevent_account_allowed(&ev, "") == 1);
+    CHECK(ivsevent_account_allowed(&ev, "123456789012") == 1);
+    CHECK(ivsevent_account_allowed(&ev, "111111111111,123456789012") == 1);
+    CHECK(ivsevent_account_allowed(&ev, " 111111111111 , 123456789012 ") == 1);
+    CHECK(ivsevent_account_allowed(&ev, "123456789012,") == 1);
+    CHECK(ivsevent_account_allowed(&ev, "111111111111") == 0);
+    CHECK(ivsevent_account_allowed(&ev, "12345678901") == 0);
+    CHECK(ivsevent_account_allowed(&ev, "1234567890123") == 0);
+    CHECK(ivsevent_account_allowed(&ev, "1123456789012") == 0);
+    CHECK(ivsevent_account_allowed(&ev, "123456789012x") == 0);
+    CHECK(ivsevent_account_allowed(&ev, ",") == 0);
+    CHECK(ivsevent_account_allowed(&ev, " ") == 0);
+    CHECK_EQ_INT(ivsevent_account_allowed(NULL, NULL), 0);
     memset(&ev, 0, sizeof(ev));
-    CHECK(event_account_allowed(&ev, ",") == 0); /* empty account never matches an empty entry */
+    CHECK(ivsevent_account_allowed(&ev, ",") == 0); /* empty account never matches an empty entry */
 }
 
 TEST(kind_names)
 {
-    CHECK_STR(event_kind_name(EVENT_OTHER), "other");
-    CHECK_STR(event_kind_name(EVENT_STREAM_START), "stream_start");
-    CHECK_STR(event_kind_name(EVENT_STREAM_END), "stream_end");
-    CHECK_STR(event_kind_name(EVENT_STREAM_CHECK), "stream_check");
-    CHECK_STR(event_kind_name(EVENT_HEALTH), "health");
-    CHECK_STR(event_kind_name((enum event_kind)99), "unknown");
+    CHECK_STR(ivsevent_kind_name(IVSEVENT_OTHER), "other");
+    CHECK_STR(ivsevent_kind_name(IVSEVENT_STREAM_START), "stream_start");
+    CHECK_STR(ivsevent_kind_name(IVSEVENT_STREAM_END), "stream_end");
+    CHECK_STR(ivsevent_kind_name(IVSEVENT_STREAM_CHECK), "stream_check");
+    CHECK_STR(ivsevent_kind_name(IVSEVENT_HEALTH), "health");
+    CHECK_STR(ivsevent_kind_name((enum ivsevent_kind)99), "unknown");
 }
 
 int main(int argc, char **argv)
@@ -656,5 +656,5 @@ int main(int argc, char **argv)
     RUN(hostile_size_depth);
     RUN(account_allowed);
     RUN(kind_names);
-    T_END("event");
+    T_END("ivsevent");
 }
