@@ -47,7 +47,5 @@ int app_init(struct app *a, struct config *cfg);
 /* Listen, run the loop until drained; returns the exit status. */
 int app_run(struct app *a);
 void app_free(struct app *a);
-/* The conninfo to use: DATABASE_URL, or the embedded ./var cluster. */
-const char *app_conninfo(const struct config *cfg);
 
 #endif

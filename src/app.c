@@ -28,18 +28,6 @@
 #include "sns_certs.h"
 #include "sync.h"
 
-const char *app_conninfo(const struct config *cfg)
-{
-    if (!cfg->embedded_db)
-        return cfg->database_url;
-    static char buf[PATH_MAX + 128];
-    char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof(cwd)))
-        snprintf(cwd, sizeof(cwd), ".");
-    snprintf(buf, sizeof(buf), "host=%s/var/run port=54329 user=ivs_syncd dbname=ivs_syncd", cwd);
-    return buf;
-}
-
 /* systemd readiness (sd_notify protocol, no libsystemd needed). */
 static void notify_systemd(const char *msg)
 {
@@ -131,7 +119,7 @@ int app_init(struct app *a, struct config *cfg)
     a->hc = http_client_new(a->base);
     if (!a->http || !a->hc)
         goto fail;
-    struct db_options dbo = {.conninfo = app_conninfo(cfg),
+    struct db_options dbo = {.conninfo = config_conninfo(cfg),
                              .name = "main",
                              .size = cfg->db_pool_size,
                              .queue_max = cfg->db_queue_max,

@@ -110,7 +110,7 @@ int main(int argc, char **argv)
             rc = cmd_serve(&cfg);
     } else if (!strcmp(cmd, "migrate")) {
         if (no_args(cmd, argc, argv, 2) == 0)
-            rc = migrate_run(&cfg, app_conninfo(&cfg), stdout, stderr) == 0 ? 0 : 1;
+            rc = migrate_run(&cfg, config_conninfo(&cfg), stdout, stderr) == 0 ? 0 : 1;
     } else if (!strcmp(cmd, "verify-sns")) {
         if (argc != 3)
             fprintf(stderr, "verify-sns: usage: ivs-syncd verify-sns FILE|-\n");

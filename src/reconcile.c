@@ -752,7 +752,7 @@ struct reconcile *reconcile_new(struct app *a)
     if (!r)
         return NULL;
     r->a = a;
-    struct db_options o = {.conninfo = app_conninfo(a->cfg),
+    struct db_options o = {.conninfo = config_conninfo(a->cfg),
                            .name = "leader",
                            .size = 1,
                            .queue_max = 4,

@@ -155,11 +155,14 @@ static int authorized(struct app *a, struct http_ctx *ctx)
         return 1;
     if (cfg->jwt_secret && *cfg->jwt_secret) {
         struct jwt_claims cl;
-        char err[128];
+        char err[128] = "";
         if (jwt_verify_hs256(tok, tl, cfg->jwt_secret, strlen(cfg->jwt_secret), time(NULL), &cl,
-                             err, sizeof(err)) == 0 &&
-            jwt_is_admin(&cl))
-            return 1;
+                             err, sizeof(err)) == 0) {
+            if (jwt_is_admin(&cl))
+                return 1;
+            /* a valid token: jwt_verify_hs256 wrote no error */
+            snprintf(err, sizeof(err), "the token does not grant the admin role");
+        }
         LOG_DEBUG(http_ctx_request_id(ctx), "sync: token refused: %s", err);
     }
     return 0;
