@@ -1,11 +1,14 @@
 /*
- * app: the application context - the one place for state shared by the
- * modules of a serving process: the loop, config, metrics, the HTTP server
- * and client, the database pool, certificates, AWS, reconciler and sync.
- * Callbacks get a pointer to it; nothing else is global.
+ * app: the application context - builds the modules of a serving process
+ * (the loop, config, metrics, the HTTP server and client, the database pool,
+ * certificates, AWS, reconciler, leader, janitor, checks and sync), hands
+ * each the pointers it uses, and owns them; nothing else is global. Only
+ * app.c, main.c and the command front ends (cmd_*.c) include this header.
  */
 #ifndef IVS_APP_H
 #define IVS_APP_H
+
+#include "routes.h"
 
 struct event_base;
 struct event;
@@ -18,6 +21,9 @@ struct sns_certs;
 struct aws_creds;
 struct ivs;
 struct reconcile;
+struct leader;
+struct maint;
+struct checks;
 struct sync;
 struct observe;
 
@@ -30,12 +36,21 @@ struct app {
     struct db *db;
     struct sns_certs *certs;
     struct aws_creds *creds;
-    struct ivs *ivs; /* NULL when no AWS credentials are configured */
-    struct reconcile *rec;
+    struct ivs *ivs;       /* NULL when no AWS credentials are configured */
+    struct reconcile *rec; /* the pass engine */
+    struct leader *leader; /* the lock and the pass timer */
+    struct maint *maint;   /* grace expiry, event purges */
+    struct checks *checks; /* targeted GetStream checks */
     struct sync *sync;
     struct observe *obs; /* IVS confirmations (SYNC_FRESHNESS) */
-    /* set by reconcile: ask IVS about this channel now (targeted check) */
+    /*
+     * Ask IVS about this channel now (targeted check): wired by app_init to
+     * checks_request(a->checks). Kept in this shape for ingest, which calls
+     * it with the app until it gets the hook (checks_fn + arg) at set-up.
+     */
     void (*on_check)(struct app *a, const char *channel_arn);
+    struct route_health_ctx health_ctx;
+    struct route_sns_ctx sns_ctx;
     int draining;
     int stopping;
     double started; /* wall clock */
@@ -47,7 +62,5 @@ int app_init(struct app *a, struct config *cfg);
 /* Listen, run the loop until drained; returns the exit status. */
 int app_run(struct app *a);
 void app_free(struct app *a);
-/* The conninfo to use: DATABASE_URL, or the embedded ./var cluster. */
-const char *app_conninfo(const struct config *cfg);
 
 #endif

@@ -101,4 +101,7 @@ void config_print_markdown(FILE *out);
 /* Helpers for comma-separated lists: 1 if item is in list (exact match). */
 int config_list_contains(const char *list, const char *item, size_t item_len);
 
+/* The conninfo to use: DATABASE_URL, or the embedded ./var cluster (a static buffer). */
+const char *config_conninfo(const struct config *cfg);
+
 #endif

@@ -15,12 +15,15 @@
 
 #include "db.h"
 
-struct app;
 struct json_object;
 struct ivs_stream;
 struct observe;
 
-struct observe *observe_new(void);
+/*
+ * Applies observations on db (not owned; its statement is prepared there,
+ * before db_start) with END_GRACE_SECONDS end_grace_seconds.
+ */
+struct observe *observe_new(struct db *db, int end_grace_seconds);
 void observe_free(struct observe *o);
 int observe_prepare(struct db *db);
 
@@ -32,7 +35,7 @@ struct json_object *observe_json(const char *channel, int live, const struct ivs
  * (channel_arn, show_id, previous_status, new_status, changed, viewer_count,
  * result). obs is serialized during the call (the caller keeps it).
  */
-int observe_apply(struct app *a, struct json_object *obs, db_cb cb, void *arg);
+int observe_apply(struct observe *o, struct json_object *obs, db_cb cb, void *arg);
 
 /* The old function's per-show result object (caller owns it). */
 struct json_object *observe_result_json(const char *show_id, const char *previous,
@@ -42,8 +45,8 @@ struct json_object *observe_result_json(const char *show_id, const char *previou
 void observe_error_text(int outcome, const char *code, const char *msg, char *out, size_t len);
 
 /* IVS just confirmed channel's state. */
-void observe_confirmed(struct app *a, const char *channel);
+void observe_confirmed(struct observe *o, const char *channel);
 /* Seconds since IVS last confirmed channel's state, or -1 if unknown. */
-double observe_confirmed_age(struct app *a, const char *channel);
+double observe_confirmed_age(const struct observe *o, const char *channel);
 
 #endif

@@ -1,25 +1,30 @@
 /*
- * reconcile: ask IVS for the truth and repair drift (SPEC 3).
+ * reconcile: the pass engine - ask IVS for the truth and repair drift (SPEC 3).
  *
- * A timer (RECONCILE_INTERVAL, jittered) runs a pass on the replica that
- * holds a PostgreSQL advisory lock, taken with pg_try_advisory_lock on a
- * dedicated connection (a size-1 pool of its own): if that connection dies
- * the lock is gone and the next tick tries again. A pass loads the active
- * shows, observes their channels by region (ListStreams sweep or GetStream
- * per channel), and applies the observations in batches through
- * ivs_sync.apply_observations (the same state rules as events). One pass at
- * a time per replica: a request for a pass while one runs joins it.
+ * A pass loads the active shows, observes their channels by region
+ * (ListStreams sweep or GetStream per channel), and applies the observations
+ * in batches through ivs_sync.apply_observations (the same state rules as
+ * events). One pass at a time per replica: a request for a pass while one
+ * runs joins it.
  *
- * Also: targeted GetStream checks queued by events, END_GRACE_SECONDS expiry
- * (every replica, every second) and EVENT_RETENTION purges (the leader).
+ * Who starts passes: leader (the timer, on the replica holding the lock),
+ * sync (the all-shows API) and cmd_reconcile (`reconcile --once`).
+ * Targeted checks are in checks, grace expiry and purges in maint.
  */
 #ifndef IVS_RECONCILE_H
 #define IVS_RECONCILE_H
 
-struct app;
+#include <stddef.h>
+
+#include "arn.h"
+#include "config.h"
+#include "ivs.h"
+
 struct reconcile;
 struct json_object;
 struct db;
+struct metrics;
+struct observe;
 
 /*
  * A pass result: the sync API's JSON ({"success","summary","results":[...]})
@@ -35,11 +40,16 @@ struct reconcile_result {
 };
 typedef void (*reconcile_cb)(const struct reconcile_result *res, void *arg);
 
-struct reconcile *reconcile_new(struct app *a);
+/*
+ * Passes read cfg (RECONCILE_STRATEGY, IVS_MAX_RPS), load shows from db, ask
+ * ivs (NULL without AWS credentials: a pass then fails with 500), apply
+ * through obs and count in m. None is owned; all must outlive the reconciler.
+ * Prepares its statements on db (before db_start).
+ */
+struct reconcile *reconcile_new(const struct config *cfg, struct db *db, struct ivs *ivs,
+                                struct observe *obs, struct metrics *m);
 int reconcile_prepare(struct db *db); /* statements on the main pool */
-void reconcile_start(struct reconcile *r);
-/* Stop timers and refuse new passes (drain); a running pass finishes. */
-void reconcile_stop(struct reconcile *r);
+/* Frees a pass still running without calling its callbacks (tear-down). */
 void reconcile_free(struct reconcile *r);
 
 /*
@@ -48,10 +58,48 @@ void reconcile_free(struct reconcile *r);
  * 0 when it started one, -1 when it could not start (cb not called).
  */
 int reconcile_request_pass(struct reconcile *r, reconcile_cb cb, void *arg);
-/* A targeted check of one channel (GetStream now), e.g. after Stream Failure. */
-void reconcile_check_channel(struct app *a, const char *channel_arn);
-/* `ivs-syncd reconcile --once`: take the lock, run one pass, print it. Exit status. */
-int reconcile_once(struct app *a);
-int reconcile_is_leader(const struct reconcile *r);
+/*
+ * Start a new pass with this trigger ("timer", "once": a metrics label, a
+ * static string). Never joins: -1 when a pass runs or it could not start (cb
+ * not called), else 0 and cb runs once, later.
+ */
+int reconcile_start_pass(struct reconcile *r, const char *trigger, reconcile_cb cb, void *arg);
+/* 1 while a pass runs. */
+int reconcile_running(const struct reconcile *r);
+
+/*
+ * Pass planning: pure functions, exported for the unit tests
+ * (tests/unit/test_reconcile.c); the pass engine is their only other user.
+ */
+struct reconcile_chan {
+    char arn[ARN_MAX_LEN + 1];
+    int region; /* index into the plan's regions */
+};
+struct reconcile_plan {
+    struct reconcile_chan *chans; /* unique valid channel ARNs, sorted by strcmp */
+    size_t nchans;
+    char (*regions)[ARN_REGION_MAX + 1]; /* in order of first appearance in the input */
+    size_t nregions;
+};
+/*
+ * Group the shows' channel ARNs (arns[0..n), NULL or malformed ones skipped,
+ * duplicates merged) by region: one ListStreams sweep per region. 0, or -1
+ * out of memory. Free with reconcile_plan_free (also after a failure).
+ */
+int reconcile_plan_build(struct reconcile_plan *pl, const char *const *arns, size_t n);
+/* The index of arn in pl->chans, or -1 (malformed or absent). */
+int reconcile_plan_find(const struct reconcile_plan *pl, const char *arn);
+void reconcile_plan_free(struct reconcile_plan *pl);
+/* 1 when a pass sweeps with ListStreams, 0 when it asks GetStream per channel. */
+int reconcile_use_list(enum reconcile_strategy st, int list_denied);
+/*
+ * 1 when a region's ListStreams sweep ended so that the pass should ask its
+ * channels with GetStream instead (and later passes too, until restart):
+ * strategy auto, and the sweep was denied on its first page.
+ */
+int reconcile_list_fallback(enum reconcile_strategy st, int complete, enum ivs_outcome outcome,
+                            int pages);
+/* How many GetStream calls a pass keeps started at once (2 s at IVS_MAX_RPS, 2..64). */
+int reconcile_get_window(double ivs_max_rps);
 
 #endif

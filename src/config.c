@@ -623,3 +623,15 @@ int config_list_contains(const char *list, const char *item, size_t item_len)
     }
     return 0;
 }
+
+const char *config_conninfo(const struct config *cfg)
+{
+    if (!cfg->embedded_db)
+        return cfg->database_url;
+    static char buf[PATH_MAX + 128];
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        snprintf(cwd, sizeof(cwd), ".");
+    snprintf(buf, sizeof(buf), "host=%s/var/run port=54329 user=ivs_syncd dbname=ivs_syncd", cwd);
+    return buf;
+}

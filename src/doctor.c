@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app.h"
 #include "arn.h"
 #include "aws_creds.h"
 #include "config.h"
@@ -52,7 +51,7 @@ static void line(struct doc *d, const char *verdict, const char *what, const cha
 
 static void check_database(struct doc *d, const struct config *cfg)
 {
-    const char *ci = app_conninfo(cfg);
+    const char *ci = config_conninfo(cfg);
     const char *kw[] = {"dbname", "connect_timeout", NULL};
     const char *vals[] = {ci, "5", NULL};
     PGconn *pg = PQconnectdbParams(kw, vals, 1);

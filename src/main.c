@@ -5,12 +5,12 @@
 
 #include "app.h"
 #include "cmd_ivs.h"
+#include "cmd_reconcile.h"
 #include "cmd_sns.h"
 #include "config.h"
 #include "doctor.h"
 #include "log.h"
 #include "migrate.h"
-#include "reconcile.h"
 
 static int cmd_serve(struct config *cfg)
 {
@@ -110,24 +110,14 @@ int main(int argc, char **argv)
             rc = cmd_serve(&cfg);
     } else if (!strcmp(cmd, "migrate")) {
         if (no_args(cmd, argc, argv, 2) == 0)
-            rc = migrate_run(&cfg, app_conninfo(&cfg), stdout, stderr) == 0 ? 0 : 1;
+            rc = migrate_run(&cfg, config_conninfo(&cfg), stdout, stderr) == 0 ? 0 : 1;
     } else if (!strcmp(cmd, "verify-sns")) {
         if (argc != 3)
             fprintf(stderr, "verify-sns: usage: ivs-syncd verify-sns FILE|-\n");
         else
             rc = cmd_verify_sns(&cfg, argv[2]);
     } else if (!strcmp(cmd, "reconcile")) {
-        if (argc != 3 || strcmp(argv[2], "--once") != 0) {
-            fprintf(stderr, "reconcile: usage: ivs-syncd reconcile --once\n");
-        } else {
-            struct app a;
-            cfg.reconcile_interval = 0;
-            rc = 1;
-            if (app_init(&a, &cfg) == 0) {
-                rc = reconcile_once(&a);
-                app_free(&a);
-            }
-        }
+        rc = cmd_reconcile(&cfg, argc - 1, argv + 1);
     } else if (!strcmp(cmd, "config-markdown")) {
         config_print_markdown(stdout); /* the README's option table */
         rc = 0;

@@ -8,8 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "app.h"
-#include "config.h"
 #include "ivs.h"
 
 #define CONFIRM_SLOTS 4096 /* bounded: older entries are overwritten */
@@ -20,12 +18,23 @@ struct confirm {
 };
 
 struct observe {
+    struct db *db;
+    int end_grace_seconds;
     struct confirm slots[CONFIRM_SLOTS];
 };
 
-struct observe *observe_new(void)
+struct observe *observe_new(struct db *db, int end_grace_seconds)
 {
-    return calloc(1, sizeof(struct observe));
+    struct observe *o = calloc(1, sizeof(struct observe));
+    if (!o)
+        return NULL;
+    o->db = db;
+    o->end_grace_seconds = end_grace_seconds;
+    if (db && observe_prepare(db) < 0) {
+        free(o);
+        return NULL;
+    }
+    return o;
 }
 
 void observe_free(struct observe *o)
@@ -67,12 +76,12 @@ struct json_object *observe_json(const char *channel, int live, const struct ivs
     return o;
 }
 
-int observe_apply(struct app *a, struct json_object *obs, db_cb cb, void *arg)
+int observe_apply(struct observe *o, struct json_object *obs, db_cb cb, void *arg)
 {
     char grace[16];
-    snprintf(grace, sizeof(grace), "%d", a->cfg->end_grace_seconds);
+    snprintf(grace, sizeof(grace), "%d", o->end_grace_seconds);
     const char *v[] = {json_object_to_json_string_ext(obs, JSON_C_TO_STRING_PLAIN), grace};
-    return db_exec(a->db, "apply_observations", 2, v, cb, arg);
+    return db_exec(o->db, "apply_observations", 2, v, cb, arg);
 }
 
 struct json_object *observe_result_json(const char *show_id, const char *previous,
@@ -130,11 +139,11 @@ static size_t slot_of(const char *channel)
     return h % CONFIRM_SLOTS;
 }
 
-void observe_confirmed(struct app *a, const char *channel)
+void observe_confirmed(struct observe *o, const char *channel)
 {
-    if (!a->obs)
+    if (!o)
         return;
-    struct confirm *c = &a->obs->slots[slot_of(channel)];
+    struct confirm *c = &o->slots[slot_of(channel)];
     if (!c->channel || strcmp(c->channel, channel)) {
         char *d = strdup(channel);
         if (!d)
@@ -145,11 +154,11 @@ void observe_confirmed(struct app *a, const char *channel)
     c->at = clock_mono();
 }
 
-double observe_confirmed_age(struct app *a, const char *channel)
+double observe_confirmed_age(const struct observe *o, const char *channel)
 {
-    if (!a->obs)
+    if (!o)
         return -1;
-    struct confirm *c = &a->obs->slots[slot_of(channel)];
+    const struct confirm *c = &o->slots[slot_of(channel)];
     if (!c->channel || strcmp(c->channel, channel))
         return -1;
     return clock_mono() - c->at;

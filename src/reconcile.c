@@ -1,17 +1,13 @@
-/* reconcile: leader lock, passes, targeted checks, grace expiry, retention. */
-#include "clock.h"
+/* reconcile: the pass engine - load the active shows, observe their channels, apply. */
 #include "reconcile.h"
 
-#include <event2/event.h>
 #include <json-c/json.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "app.h"
 #include "arn.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "ivs.h"
@@ -19,9 +15,7 @@
 #include "metrics.h"
 #include "observe.h"
 
-#define LEADER_LOCK_KEY "4242017"
-#define APPLY_BATCH     200
-#define PURGE_BATCH     1000
+#define APPLY_BATCH 200
 
 struct waiter {
     reconcile_cb cb;
@@ -65,9 +59,8 @@ struct pass {
     size_t nshows;
     struct pchan *chans; /* unique, sorted by ARN (strcmp) */
     size_t nchans;
-    char (*regions)[ARN_REGION_MAX + 1];
-    size_t nregions;
-    int outstanding; /* IVS calls / sweeps under way, +1 while starting them */
+    struct reconcile_plan plan; /* the channels' regions (and, while loading, the ARNs) */
+    int outstanding;            /* IVS calls / sweeps under way, +1 while starting them */
     /* GetStream queue: channels still to ask, at most get_window at a time */
     size_t *getq;
     size_t getq_len, getq_pos;
@@ -87,18 +80,13 @@ struct pass {
 };
 
 struct reconcile {
-    struct app *a;
-    struct db *leader_db;
-    struct event *tick, *grace_tick;
-    int leader;
-    unsigned long leader_gen;
-    int lock_pending;
-    int stopped;
+    const struct config *cfg;
+    struct db *db;
+    struct ivs *ivs; /* NULL: no AWS credentials (a pass fails with 500) */
+    struct observe *obs;
+    struct metrics *metrics;
     int list_denied; /* auto: ListStreams was denied, use get until restart */
     struct pass *running;
-    int once_rc;
-    int once_done;
-    int purging;
 };
 
 int reconcile_prepare(struct db *db)
@@ -111,11 +99,7 @@ int reconcile_prepare(struct db *db)
             "(status IN ('scheduled', 'live') OR ($1::boolean AND is_streaming)) "
             "ORDER BY id::text COLLATE \"C\"") < 0)
         return -1;
-    if (db_prepare(db, "purge_events", "SELECT ivs_sync.purge_events($1::integer, $2::integer)") <
-            0 ||
-        db_prepare(db, "expire_grace", "SELECT ivs_sync.expire_grace(100)") < 0)
-        return -1;
-    return observe_prepare(db);
+    return 0;
 }
 
 /* ---- the pass ---- */
@@ -126,7 +110,7 @@ static void pass_free(struct pass *p)
         free(p->shows[i].prev);
     free(p->shows);
     free(p->chans);
-    free(p->regions);
+    reconcile_plan_free(&p->plan);
     free(p->getq);
     free(p->ready);
     if (p->obs)
@@ -145,7 +129,7 @@ static void pass_fail(struct pass *p, int status, const char *err)
     struct reconcile_result res = {.obj = NULL, .errors = 0, .http_status = status, .err = err};
     char l[96];
     snprintf(l, sizeof(l), "trigger=\"%s\",result=\"failed\"", p->trigger);
-    metrics_inc(r->a->metrics, "ivs_syncd_reconcile_passes_total", l);
+    metrics_inc(r->metrics, "ivs_syncd_reconcile_passes_total", l);
     LOG_WARN(NULL, "reconcile pass (%s) failed: %s", p->trigger, err);
     if (r->running == p)
         r->running = NULL;
@@ -157,7 +141,7 @@ static void pass_fail(struct pass *p, int status, const char *err)
 static void pass_finish(struct pass *p)
 {
     struct reconcile *r = p->r;
-    struct app *a = r->a;
+    struct metrics *m = r->metrics;
     struct json_object *root = json_object_new_object();
     struct json_object *results = json_object_new_array_ext((int)p->nshows);
     int changed = 0, errors = 0, live = 0, offline = 0;
@@ -195,14 +179,14 @@ static void pass_finish(struct pass *p)
     double dt = clock_mono() - p->t0;
     char l[96];
     snprintf(l, sizeof(l), "trigger=\"%s\",result=\"%s\"", p->trigger, errors ? "errors" : "ok");
-    metrics_inc(a->metrics, "ivs_syncd_reconcile_passes_total", l);
+    metrics_inc(m, "ivs_syncd_reconcile_passes_total", l);
     snprintf(l, sizeof(l), "trigger=\"%s\"", p->trigger);
-    metrics_observe(a->metrics, "ivs_syncd_reconcile_pass_seconds", l, dt);
-    metrics_add(a->metrics, "ivs_syncd_reconcile_shows_checked_total", NULL, (double)p->nshows);
-    metrics_add(a->metrics, "ivs_syncd_reconcile_shows_changed_total", NULL, changed);
-    metrics_add(a->metrics, "ivs_syncd_reconcile_shows_errors_total", NULL, errors);
-    metrics_set(a->metrics, "ivs_syncd_reconcile_last_pass_ivs_calls", NULL, p->ivs_calls);
-    metrics_set(a->metrics, "ivs_syncd_reconcile_last_pass_statements", NULL, p->statements);
+    metrics_observe(m, "ivs_syncd_reconcile_pass_seconds", l, dt);
+    metrics_add(m, "ivs_syncd_reconcile_shows_checked_total", NULL, (double)p->nshows);
+    metrics_add(m, "ivs_syncd_reconcile_shows_changed_total", NULL, changed);
+    metrics_add(m, "ivs_syncd_reconcile_shows_errors_total", NULL, errors);
+    metrics_set(m, "ivs_syncd_reconcile_last_pass_ivs_calls", NULL, p->ivs_calls);
+    metrics_set(m, "ivs_syncd_reconcile_last_pass_statements", NULL, p->statements);
     char f[256];
     snprintf(f, sizeof(f),
              "\"trigger\":\"%s\",\"shows\":%zu,\"channels\":%zu,\"changed\":%d,\"errors\":%d,"
@@ -265,7 +249,7 @@ static void applied(PGresult *res, const char *err, void *arg)
         }
         /* only now: a fresh answer (SYNC_FRESHNESS) reads the stored row */
         for (size_t k = p->ready_head; k < p->batch_end; k++)
-            observe_confirmed(p->r->a, p->chans[p->ready[k]].arn);
+            observe_confirmed(p->r->obs, p->chans[p->ready[k]].arn);
     }
     p->ready_head = p->batch_end;
     if (p->ready_head < p->ready_tail)
@@ -309,7 +293,7 @@ static void maybe_apply(struct pass *p)
     }
     p->statements++;
     p->applying = 1;
-    if (observe_apply(p->r->a, p->obs, applied, p) < 0) {
+    if (observe_apply(p->r->obs, p->obs, applied, p) < 0) {
         p->applying = 0;
         for (size_t k = p->ready_head; k < p->batch_end; k++)
             snprintf(p->chans[p->ready[k]].error, sizeof(p->chans[0].error),
@@ -383,7 +367,7 @@ static void start_get(struct pass *p, size_t i)
     j->chan = i;
     p->outstanding++;
     p->gets_inflight++;
-    if (ivs_get_stream(p->r->a->ivs, c->arn, p->cls, got_stream, j) < 0) {
+    if (ivs_get_stream(p->r->ivs, c->arn, p->cls, got_stream, j) < 0) {
         free(j);
         p->outstanding--;
         p->gets_inflight--;
@@ -415,8 +399,8 @@ static void listed(const struct ivs_list_all_result *res, void *arg)
     int region = rj->region;
     free(rj);
     p->ivs_calls += res->pages;
-    if (!res->complete && res->outcome == IVS_ERR_ACCESS_DENIED &&
-        r->a->cfg->reconcile_strategy == RECONCILE_AUTO && res->pages <= 1) {
+    if (reconcile_list_fallback(r->cfg->reconcile_strategy, res->complete, res->outcome,
+                                res->pages)) {
         if (!r->list_denied)
             LOG_WARN(NULL,
                      "ListStreams denied (%s): falling back to GetStream per channel "
@@ -461,23 +445,85 @@ static void listed(const struct ivs_list_all_result *res, void *arg)
     observed_one(p);
 }
 
+/* ---- planning (pure; exported for the unit tests) ---- */
+
 static int chan_cmp(const void *a, const void *b)
 {
-    return strcmp(((const struct pchan *)a)->arn, ((const struct pchan *)b)->arn);
+    return strcmp(((const struct reconcile_chan *)a)->arn, ((const struct reconcile_chan *)b)->arn);
 }
 
 static int chan_key_cmp(const void *k, const void *e)
 {
-    return strcmp(k, ((const struct pchan *)e)->arn);
+    return strcmp(k, ((const struct reconcile_chan *)e)->arn);
 }
 
-static int region_of(struct pass *p, const char *region)
+static int region_of(struct reconcile_plan *pl, const char *region)
 {
-    for (size_t i = 0; i < p->nregions; i++)
-        if (!strcmp(p->regions[i], region))
+    for (size_t i = 0; i < pl->nregions; i++)
+        if (!strcmp(pl->regions[i], region))
             return (int)i;
-    snprintf(p->regions[p->nregions], sizeof(p->regions[0]), "%s", region);
-    return (int)p->nregions++;
+    snprintf(pl->regions[pl->nregions], sizeof(pl->regions[0]), "%s", region);
+    return (int)pl->nregions++;
+}
+
+int reconcile_plan_build(struct reconcile_plan *pl, const char *const *arns, size_t n)
+{
+    memset(pl, 0, sizeof(*pl));
+    pl->chans = calloc(n + 1, sizeof(*pl->chans));
+    pl->regions = calloc(n + 1, sizeof(*pl->regions));
+    if (!pl->chans || !pl->regions) {
+        reconcile_plan_free(pl);
+        return -1;
+    }
+    /* unique channels: all valid ARNs, sorted once, duplicates dropped */
+    for (size_t i = 0; i < n; i++) {
+        struct arn_channel ac;
+        char e[128];
+        if (!arns[i] || arn_parse_channel(arns[i], &ac, e, sizeof(e)) < 0)
+            continue;
+        struct reconcile_chan *c = &pl->chans[pl->nchans++];
+        snprintf(c->arn, sizeof(c->arn), "%s", arns[i]);
+        c->region = region_of(pl, ac.region);
+    }
+    qsort(pl->chans, pl->nchans, sizeof(*pl->chans), chan_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < pl->nchans; i++)
+        if (u == 0 || strcmp(pl->chans[u - 1].arn, pl->chans[i].arn))
+            pl->chans[u++] = pl->chans[i];
+    pl->nchans = u;
+    return 0;
+}
+
+int reconcile_plan_find(const struct reconcile_plan *pl, const char *arn)
+{
+    const struct reconcile_chan *c =
+        bsearch(arn, pl->chans, pl->nchans, sizeof(*pl->chans), chan_key_cmp);
+    return c ? (int)(c - pl->chans) : -1;
+}
+
+void reconcile_plan_free(struct reconcile_plan *pl)
+{
+    free(pl->chans);
+    free(pl->regions);
+    memset(pl, 0, sizeof(*pl));
+}
+
+int reconcile_use_list(enum reconcile_strategy st, int list_denied)
+{
+    return st == RECONCILE_LIST || (st == RECONCILE_AUTO && !list_denied);
+}
+
+int reconcile_list_fallback(enum reconcile_strategy st, int complete, enum ivs_outcome outcome,
+                            int pages)
+{
+    /* denied on its first page: the IAM policy lacks ivs:ListStreams, not a hiccup */
+    return !complete && outcome == IVS_ERR_ACCESS_DENIED && st == RECONCILE_AUTO && pages <= 1;
+}
+
+int reconcile_get_window(double ivs_max_rps)
+{
+    double w = 2 * ivs_max_rps;
+    return w < 2 ? 2 : w > 64 ? 64 : (int)w;
 }
 
 static void shows_loaded(PGresult *res, const char *err, void *arg)
@@ -491,32 +537,28 @@ static void shows_loaded(PGresult *res, const char *err, void *arg)
     p->statements++;
     size_t n = (size_t)PQntuples(res);
     p->shows = calloc(n + 1, sizeof(*p->shows));
-    p->chans = calloc(n + 1, sizeof(*p->chans));
-    p->regions = calloc(n + 1, sizeof(*p->regions));
     p->getq = calloc(n + 1, sizeof(*p->getq));
     p->ready = calloc(n + 1, sizeof(*p->ready));
-    if (!p->shows || !p->chans || !p->regions || !p->getq || !p->ready) {
+    const char **arns = calloc(n + 1, sizeof(*arns));
+    if (!p->shows || !p->getq || !p->ready || !arns) {
+        free(arns);
+        pass_fail(p, 503, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        arns[i] = PQgetvalue(res, (int)i, 1);
+    int planned = reconcile_plan_build(&p->plan, arns, n);
+    free(arns);
+    if (planned < 0 || !(p->chans = calloc(p->plan.nchans + 1, sizeof(*p->chans)))) {
         pass_fail(p, 503, "out of memory");
         return;
     }
     p->nshows = n;
-    /* unique channels: all valid ARNs, sorted once, duplicates dropped */
-    for (size_t i = 0; i < n; i++) {
-        struct arn_channel ac;
-        char e[128];
-        const char *arn = PQgetvalue(res, (int)i, 1);
-        if (arn_parse_channel(arn, &ac, e, sizeof(e)) < 0)
-            continue;
-        struct pchan *c = &p->chans[p->nchans++];
-        snprintf(c->arn, sizeof(c->arn), "%s", arn);
-        c->region = region_of(p, ac.region);
+    p->nchans = p->plan.nchans;
+    for (size_t i = 0; i < p->nchans; i++) {
+        snprintf(p->chans[i].arn, sizeof(p->chans[i].arn), "%s", p->plan.chans[i].arn);
+        p->chans[i].region = p->plan.chans[i].region;
     }
-    qsort(p->chans, p->nchans, sizeof(*p->chans), chan_cmp);
-    size_t u = 0;
-    for (size_t i = 0; i < p->nchans; i++)
-        if (u == 0 || strcmp(p->chans[u - 1].arn, p->chans[i].arn))
-            p->chans[u++] = p->chans[i];
-    p->nchans = u;
     for (size_t i = 0; i < n; i++) {
         struct pshow *s = &p->shows[i];
         snprintf(s->id, sizeof(s->id), "%s", PQgetvalue(res, (int)i, 0));
@@ -530,13 +572,11 @@ static void shows_loaded(PGresult *res, const char *err, void *arg)
             s->has_viewers = 1;
             s->viewers = atoll(PQgetvalue(res, (int)i, 3));
         }
-        struct pchan *c = bsearch(PQgetvalue(res, (int)i, 1), p->chans, p->nchans,
-                                  sizeof(*p->chans), chan_key_cmp);
-        s->chan = c ? (int)(c - p->chans) : -1;
-        if (!c)
+        s->chan = reconcile_plan_find(&p->plan, PQgetvalue(res, (int)i, 1));
+        if (s->chan < 0)
             snprintf(s->error, sizeof(s->error), "ivs_channel_arn is not a valid IVS channel ARN");
     }
-    if (!r->a->ivs) {
+    if (!r->ivs) {
         pass_fail(p, 500, "AWS credentials not configured");
         return;
     }
@@ -545,13 +585,10 @@ static void shows_loaded(PGresult *res, const char *err, void *arg)
      * IVS_MAX_RPS): the rate limit paces them anyway, and a short queue keeps
      * memory bounded and each call's wait for the limit short.
      */
-    double w = 2 * r->a->cfg->ivs_max_rps;
-    p->get_window = w < 2 ? 2 : w > 64 ? 64 : (int)w;
+    p->get_window = reconcile_get_window(r->cfg->ivs_max_rps);
     p->outstanding = 1; /* held until every call is started */
-    enum reconcile_strategy st = r->a->cfg->reconcile_strategy;
-    int use_list = st == RECONCILE_LIST || (st == RECONCILE_AUTO && !r->list_denied);
-    if (use_list) {
-        for (size_t k = 0; k < p->nregions; k++) {
+    if (reconcile_use_list(r->cfg->reconcile_strategy, r->list_denied)) {
+        for (size_t k = 0; k < p->plan.nregions; k++) {
             struct region_job *rj = calloc(1, sizeof(*rj));
             if (!rj) {
                 for (size_t i = 0; i < p->nchans; i++)
@@ -562,7 +599,7 @@ static void shows_loaded(PGresult *res, const char *err, void *arg)
             rj->p = p;
             rj->region = (int)k;
             p->outstanding++;
-            if (ivs_list_all(r->a->ivs, p->regions[k], p->cls, listed, rj) < 0) {
+            if (ivs_list_all(r->ivs, p->plan.regions[k], p->cls, listed, rj) < 0) {
                 p->outstanding--;
                 free(rj);
                 for (size_t i = 0; i < p->nchans; i++)
@@ -588,7 +625,7 @@ static struct pass *pass_start(struct reconcile *r, const char *trigger)
     p->cls = strcmp(trigger, "timer") ? RATELIMIT_INTERACTIVE : RATELIMIT_BACKGROUND;
     p->t0 = clock_mono();
     const char *v[] = {"true"};
-    if (db_exec(r->a->db, "active_shows", 1, v, shows_loaded, p) < 0) {
+    if (db_exec(r->db, "active_shows", 1, v, shows_loaded, p) < 0) {
         free(p);
         return NULL;
     }
@@ -613,7 +650,7 @@ int reconcile_request_pass(struct reconcile *r, reconcile_cb cb, void *arg)
     if (r->running) {
         if (add_waiter(r->running, cb, arg) < 0)
             return -1;
-        metrics_inc(r->a->metrics, "ivs_syncd_sync_joined_pass_total", NULL);
+        metrics_inc(r->metrics, "ivs_syncd_sync_joined_pass_total", NULL);
         return 1;
     }
     struct pass *p = pass_start(r, "request");
@@ -624,339 +661,62 @@ int reconcile_request_pass(struct reconcile *r, reconcile_cb cb, void *arg)
     return 0;
 }
 
-/* ---- leader, timers ---- */
-
-static void schedule_tick(struct reconcile *r)
+int reconcile_running(const struct reconcile *r)
 {
-    int iv = r->a->cfg->reconcile_interval;
-    if (iv <= 0 || r->stopped)
-        return;
-    unsigned int rnd = 0;
-    RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
-    double jitter = 0.9 + 0.2 * ((double)rnd / (double)0xffffffffu);
-    double s = iv * jitter;
-    struct timeval tv = {(time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6)};
-    evtimer_add(r->tick, &tv);
+    return r->running != NULL;
 }
 
-static void purged(PGresult *res, const char *err, void *arg)
+int reconcile_start_pass(struct reconcile *r, const char *trigger, reconcile_cb cb, void *arg)
 {
-    (void)err;
-    struct reconcile *r = arg;
-    int n = db_ok(res) && PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : 0;
-    if (n > 0)
-        metrics_add(r->a->metrics, "ivs_syncd_events_purged_total", NULL, n);
-    if (n >= PURGE_BATCH && r->purging++ < 50) {
-        char ret[16], b[16];
-        snprintf(ret, sizeof(ret), "%d", r->a->cfg->event_retention);
-        snprintf(b, sizeof(b), "%d", PURGE_BATCH);
-        const char *v[] = {ret, b};
-        if (db_exec(r->a->db, "purge_events", 2, v, purged, r) == 0)
-            return;
-    }
-    r->purging = 0;
+    if (r->running)
+        return -1; /* passes never overlap */
+    struct pass *p = pass_start(r, trigger);
+    if (!p)
+        return -1;
+    if (add_waiter(p, cb, arg) < 0)
+        return -1; /* the pass still runs and frees itself */
+    return 0;
 }
 
-static void timer_pass_done(const struct reconcile_result *res, void *arg)
-{
-    struct reconcile *r = arg;
-    (void)res;
-    if (!r->purging && r->leader) {
-        r->purging = 1;
-        char ret[16], b[16];
-        snprintf(ret, sizeof(ret), "%d", r->a->cfg->event_retention);
-        snprintf(b, sizeof(b), "%d", PURGE_BATCH);
-        const char *v[] = {ret, b};
-        if (db_exec(r->a->db, "purge_events", 2, v, purged, r) < 0)
-            r->purging = 0;
-    }
-}
-
-static void leader_pass(struct reconcile *r)
-{
-    if (r->running || r->stopped)
-        return; /* passes never overlap */
-    struct pass *p = pass_start(r, "timer");
-    if (p)
-        add_waiter(p, timer_pass_done, r);
-}
-
-static void lock_result(PGresult *res, const char *err, void *arg)
-{
-    (void)err;
-    struct reconcile *r = arg;
-    r->lock_pending = 0;
-    int got = db_ok(res) && PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
-    if (got && !r->leader) {
-        r->leader = 1;
-        r->leader_gen = db_generation(r->leader_db);
-        LOG_INFO(NULL, "reconcile: this replica is the leader");
-    }
-    metrics_set(r->a->metrics, "ivs_syncd_reconcile_leader", NULL, r->leader);
-    if (r->leader && !r->stopped)
-        leader_pass(r);
-}
-
-static void tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct reconcile *r = arg;
-    if (r->stopped)
-        return;
-    if (r->leader && (!db_ready(r->leader_db) || db_generation(r->leader_db) != r->leader_gen)) {
-        LOG_WARN(NULL, "reconcile: lost the leader lock (connection lost)");
-        r->leader = 0;
-        metrics_set(r->a->metrics, "ivs_syncd_reconcile_leader", NULL, 0);
-    }
-    if (!r->a->ivs) {
-        schedule_tick(r);
-        return;
-    }
-    if (r->leader) {
-        leader_pass(r);
-    } else if (!r->lock_pending && db_ready(r->leader_db)) {
-        r->lock_pending = 1;
-        if (db_exec(r->leader_db, "try_leader_lock", 0, NULL, lock_result, r) < 0)
-            r->lock_pending = 0;
-    }
-    schedule_tick(r);
-}
-
-static void grace_done(PGresult *res, const char *err, void *arg)
-{
-    (void)err;
-    struct reconcile *r = arg;
-    if (db_ok(res) && PQntuples(res) == 1) {
-        int n = atoi(PQgetvalue(res, 0, 0));
-        if (n > 0) {
-            metrics_add(r->a->metrics, "ivs_syncd_grace_expired_total", NULL, n);
-            LOG_INFO(NULL, "%d show%s ended after END_GRACE_SECONDS", n, n == 1 ? "" : "s");
-        }
-    }
-}
-
-static void grace_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct reconcile *r = arg;
-    if (r->stopped || !db_ready(r->a->db))
-        return;
-    db_exec(r->a->db, "expire_grace", 0, NULL, grace_done, r);
-}
-
-struct reconcile *reconcile_new(struct app *a)
+struct reconcile *reconcile_new(const struct config *cfg, struct db *db, struct ivs *ivs,
+                                struct observe *obs, struct metrics *m)
 {
     struct reconcile *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    r->a = a;
-    struct db_options o = {.conninfo = app_conninfo(a->cfg),
-                           .name = "leader",
-                           .size = 1,
-                           .queue_max = 4,
-                           .connect_timeout = a->cfg->db_connect_timeout,
-                           .statement_timeout_ms = 5000,
-                           .queue_timeout = 5};
-    r->leader_db = db_new(a->base, &o, a->metrics);
-    r->tick = evtimer_new(a->base, tick_cb, r);
-    r->grace_tick = event_new(a->base, -1, EV_PERSIST, grace_cb, r);
-    if (!r->leader_db || !r->tick || !r->grace_tick || reconcile_prepare(a->db) < 0 ||
-        db_prepare(r->leader_db, "try_leader_lock",
-                   "SELECT pg_try_advisory_lock(" LEADER_LOCK_KEY ")") < 0) {
-        reconcile_free(r);
+    r->cfg = cfg;
+    r->db = db;
+    r->ivs = ivs;
+    r->obs = obs;
+    r->metrics = m;
+    if (reconcile_prepare(db) < 0) {
+        free(r);
         return NULL;
     }
-    metrics_declare(a->metrics, "ivs_syncd_reconcile_passes_total", METRIC_COUNTER,
+    metrics_declare(m, "ivs_syncd_reconcile_passes_total", METRIC_COUNTER,
                     "reconcile passes by trigger and result");
-    metrics_declare(a->metrics, "ivs_syncd_reconcile_pass_seconds", METRIC_HISTOGRAM,
+    metrics_declare(m, "ivs_syncd_reconcile_pass_seconds", METRIC_HISTOGRAM,
                     "reconcile pass duration");
-    metrics_declare(a->metrics, "ivs_syncd_reconcile_shows_checked_total", METRIC_COUNTER,
+    metrics_declare(m, "ivs_syncd_reconcile_shows_checked_total", METRIC_COUNTER,
                     "shows checked by passes");
-    metrics_declare(a->metrics, "ivs_syncd_reconcile_shows_changed_total", METRIC_COUNTER,
+    metrics_declare(m, "ivs_syncd_reconcile_shows_changed_total", METRIC_COUNTER,
                     "shows changed by passes");
-    metrics_declare(a->metrics, "ivs_syncd_reconcile_shows_errors_total", METRIC_COUNTER,
+    metrics_declare(m, "ivs_syncd_reconcile_shows_errors_total", METRIC_COUNTER,
                     "shows with an error in passes");
-    metrics_declare(a->metrics, "ivs_syncd_reconcile_leader", METRIC_GAUGE,
-                    "1 when this replica holds the reconcile lock");
-    metrics_declare(a->metrics, "ivs_syncd_reconcile_last_pass_ivs_calls", METRIC_GAUGE,
+    metrics_declare(m, "ivs_syncd_reconcile_last_pass_ivs_calls", METRIC_GAUGE,
                     "IVS HTTP attempts of the last pass");
-    metrics_declare(a->metrics, "ivs_syncd_reconcile_last_pass_statements", METRIC_GAUGE,
+    metrics_declare(m, "ivs_syncd_reconcile_last_pass_statements", METRIC_GAUGE,
                     "database statements of the last pass");
-    metrics_set(a->metrics, "ivs_syncd_reconcile_leader", NULL, 0);
-    a->on_check = reconcile_check_channel;
+    metrics_declare(m, "ivs_syncd_sync_joined_pass_total", METRIC_COUNTER,
+                    "all-shows requests that joined a running pass");
     return r;
-}
-
-void reconcile_start(struct reconcile *r)
-{
-    const struct config *cfg = r->a->cfg;
-    if (cfg->reconcile_interval > 0 && r->a->ivs) {
-        db_start(r->leader_db);
-        struct timeval tv = {1, 0};
-        evtimer_add(r->tick, &tv); /* first try soon after start */
-    }
-    if (cfg->end_grace_seconds > 0) {
-        struct timeval tv = {1, 0};
-        event_add(r->grace_tick, &tv);
-    }
-}
-
-void reconcile_stop(struct reconcile *r)
-{
-    r->stopped = 1;
-    evtimer_del(r->tick);
-    event_del(r->grace_tick);
 }
 
 void reconcile_free(struct reconcile *r)
 {
     if (!r)
         return;
-    if (r->tick)
-        event_free(r->tick);
-    if (r->grace_tick)
-        event_free(r->grace_tick);
-    if (r->leader_db)
-        db_free(r->leader_db);
     if (r->running)
         pass_free(r->running);
     free(r);
-}
-
-int reconcile_is_leader(const struct reconcile *r)
-{
-    return r->leader;
-}
-
-/* ---- targeted checks ---- */
-
-struct check_job {
-    struct app *a;
-    char arn[ARN_MAX_LEN + 1];
-    struct json_object *obs;
-};
-
-static void check_applied(PGresult *res, const char *err, void *arg)
-{
-    struct check_job *j = arg;
-    if (!db_ok(res))
-        LOG_WARN(NULL, "targeted check of %s not stored: %s", j->arn,
-                 res ? PQresultErrorMessage(res) : err);
-    else
-        observe_confirmed(j->a, j->arn);
-    json_object_put(j->obs);
-    free(j);
-}
-
-static void check_got(const struct ivs_get_result *res, void *arg)
-{
-    struct check_job *j = arg;
-    metrics_inc(j->a->metrics, "ivs_syncd_targeted_checks_total", NULL);
-    if (res->outcome != IVS_OK && res->outcome != IVS_OFFLINE) {
-        LOG_WARN(NULL, "targeted check of %s failed: %s", j->arn,
-                 res->error ? res->error : ivs_outcome_name(res->outcome));
-        free(j);
-        return;
-    }
-    j->obs = json_object_new_array();
-    json_object_array_add(j->obs,
-                          observe_json(j->arn, res->outcome == IVS_OK, res->stream,
-                                       res->sent_at_us ? res->sent_at_us : clock_real_us()));
-    if (observe_apply(j->a, j->obs, check_applied, j) < 0) {
-        json_object_put(j->obs);
-        free(j);
-    }
-}
-
-void reconcile_check_channel(struct app *a, const char *channel_arn)
-{
-    if (!a->ivs)
-        return; /* the event is recorded in ivs_sync.pending_checks for a later pass */
-    struct check_job *j = calloc(1, sizeof(*j));
-    if (!j)
-        return;
-    j->a = a;
-    snprintf(j->arn, sizeof(j->arn), "%s", channel_arn);
-    if (ivs_get_stream(a->ivs, channel_arn, RATELIMIT_INTERACTIVE, check_got, j) < 0)
-        free(j);
-}
-
-/* ---- reconcile --once ---- */
-
-static void once_done(const struct reconcile_result *res, void *arg)
-{
-    struct reconcile *r = arg;
-    if (!res->obj) {
-        fprintf(stderr, "reconcile: %s\n", res->err);
-        r->once_rc = 1;
-    } else {
-        printf("%s\n", json_object_to_json_string_ext(
-                           res->obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-        r->once_rc = res->errors ? 1 : 0;
-    }
-    r->once_done = 1;
-    event_base_loopexit(r->a->base, NULL);
-}
-
-static void once_lock(PGresult *res, const char *err, void *arg)
-{
-    struct reconcile *r = arg;
-    int got = db_ok(res) && PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
-    if (!got) {
-        fprintf(stderr, "reconcile: %s\n",
-                db_ok(res) ? "another replica holds the reconcile lock (a pass is running)"
-                           : (res ? PQresultErrorMessage(res) : err));
-        r->once_rc = 1;
-        event_base_loopexit(r->a->base, NULL);
-        return;
-    }
-    r->leader = 1;
-    struct pass *p = pass_start(r, "once");
-    if (!p || add_waiter(p, once_done, r) < 0) {
-        fprintf(stderr, "reconcile: database unavailable\n");
-        r->once_rc = 1;
-        event_base_loopexit(r->a->base, NULL);
-    }
-}
-
-static void once_try(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct reconcile *r = arg;
-    if (!db_ready(r->leader_db) || !db_ready(r->a->db)) {
-        if (r->purging++ > 100) { /* ~10 s */
-            fprintf(stderr, "reconcile: database unavailable: %s\n", db_last_error(r->a->db));
-            r->once_rc = 1;
-            event_base_loopexit(r->a->base, NULL);
-            return;
-        }
-        struct timeval tv = {0, 100000};
-        evtimer_add(r->tick, &tv);
-        return;
-    }
-    r->purging = 0;
-    if (db_exec(r->leader_db, "try_leader_lock", 0, NULL, once_lock, r) < 0) {
-        r->once_rc = 1;
-        event_base_loopexit(r->a->base, NULL);
-    }
-}
-
-int reconcile_once(struct app *a)
-{
-    struct reconcile *r = a->rec;
-    if (!a->ivs) {
-        fprintf(stderr, "reconcile: AWS credentials not configured\n");
-        return 1;
-    }
-    r->once_rc = 1;
-    db_start(a->db);
-    db_start(r->leader_db);
-    evtimer_assign(r->tick, a->base, once_try, r);
-    struct timeval tv = {0, 10000};
-    evtimer_add(r->tick, &tv);
-    event_base_dispatch(a->base);
-    return r->once_rc;
 }

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "app.h"
 #include "db.h"
 #include "http_server.h"
 #include "metrics.h"
@@ -29,18 +28,18 @@ static void healthz(struct http_ctx *ctx, void *arg)
 
 static void readyz(struct http_ctx *ctx, void *arg)
 {
-    struct app *a = arg;
+    struct route_health_ctx *rh = arg;
     struct json_object *o = json_object_new_object();
     int status = 200;
-    if (a->draining) {
+    if (*rh->draining) {
         status = 503;
         json_object_object_add(o, "status", json_object_new_string("draining"));
         json_object_object_add(o, "reason", json_object_new_string("shutting down"));
-    } else if (!db_ready(a->db)) {
+    } else if (!db_ready(rh->db)) {
         status = 503;
         json_object_object_add(o, "status", json_object_new_string("unavailable"));
         json_object_object_add(o, "reason", json_object_new_string("database unavailable"));
-        json_object_object_add(o, "database", json_object_new_string(db_last_error(a->db)));
+        json_object_object_add(o, "database", json_object_new_string(db_last_error(rh->db)));
     } else {
         json_object_object_add(o, "status", json_object_new_string("ready"));
     }
@@ -54,16 +53,16 @@ static void readyz(struct http_ctx *ctx, void *arg)
 
 static void metrics_route(struct http_ctx *ctx, void *arg)
 {
-    struct app *a = arg;
-    metrics_set(a->metrics, "ivs_syncd_uptime_seconds", NULL, (double)time(NULL) - a->started);
-    metrics_set(a->metrics, "ivs_syncd_http_inflight", NULL, http_server_inflight(a->http));
-    metrics_set(a->metrics, "ivs_syncd_ready", NULL, !a->draining && db_ready(a->db));
+    struct route_health_ctx *rh = arg;
+    metrics_set(rh->metrics, "ivs_syncd_uptime_seconds", NULL, (double)time(NULL) - rh->started);
+    metrics_set(rh->metrics, "ivs_syncd_http_inflight", NULL, http_server_inflight(rh->http));
+    metrics_set(rh->metrics, "ivs_syncd_ready", NULL, !*rh->draining && db_ready(rh->db));
     struct evbuffer *b = evbuffer_new();
     if (!b) {
         route_unavailable(ctx, "out of memory", 1);
         return;
     }
-    metrics_render(a->metrics, b);
+    metrics_render(rh->metrics, b);
     size_t n = evbuffer_get_length(b);
     char *s = malloc(n + 1);
     if (!s) {
@@ -77,17 +76,17 @@ static void metrics_route(struct http_ctx *ctx, void *arg)
     free(s);
 }
 
-int route_health_register(struct app *a)
+int route_health_register(struct route_health_ctx *rh)
 {
-    metrics_declare(a->metrics, "ivs_syncd_build_info", METRIC_GAUGE,
+    metrics_declare(rh->metrics, "ivs_syncd_build_info", METRIC_GAUGE,
                     "build information (always 1)");
-    metrics_set(a->metrics, "ivs_syncd_build_info",
+    metrics_set(rh->metrics, "ivs_syncd_build_info",
                 "version=\"" IVS_VERSION "\",revision=\"" IVS_GIT_REV "\"", 1);
-    metrics_declare(a->metrics, "ivs_syncd_uptime_seconds", METRIC_GAUGE, "seconds since start");
-    metrics_declare(a->metrics, "ivs_syncd_ready", METRIC_GAUGE, "1 when /readyz answers 200");
-    if (http_server_route(a->http, "/healthz", HTTP_GET, "healthz", healthz, a) < 0 ||
-        http_server_route(a->http, "/readyz", HTTP_GET, "readyz", readyz, a) < 0 ||
-        http_server_route(a->http, "/metrics", HTTP_GET, "metrics", metrics_route, a) < 0)
+    metrics_declare(rh->metrics, "ivs_syncd_uptime_seconds", METRIC_GAUGE, "seconds since start");
+    metrics_declare(rh->metrics, "ivs_syncd_ready", METRIC_GAUGE, "1 when /readyz answers 200");
+    if (http_server_route(rh->http, "/healthz", HTTP_GET, "healthz", healthz, rh) < 0 ||
+        http_server_route(rh->http, "/readyz", HTTP_GET, "readyz", readyz, rh) < 0 ||
+        http_server_route(rh->http, "/metrics", HTTP_GET, "metrics", metrics_route, rh) < 0)
         return -1;
     return 0;
 }

@@ -6,11 +6,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "app.h"
 #include "config.h"
 #include "http_client.h"
 #include "http_server.h"
-#include "ingest.h"
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
@@ -20,19 +18,19 @@
 
 /* One /sns request waiting for a certificate or a confirmation GET. */
 struct sns_job {
-    struct app *a;
+    struct route_sns_ctx *rc;
     struct http_ctx *ctx;
     struct sns_message msg;
 };
 
-static void sig_fail(struct app *a, struct http_ctx *ctx, int status, const char *reason,
+static void sig_fail(struct route_sns_ctx *rc, struct http_ctx *ctx, int status, const char *reason,
                      const char *msg)
 {
     char l[64];
     snprintf(l, sizeof(l), "reason=\"%s\"", reason);
-    metrics_inc(a->metrics, "ivs_syncd_sns_rejected_total", l);
+    metrics_inc(rc->metrics, "ivs_syncd_sns_rejected_total", l);
     if (!strcmp(reason, "signature") || !strcmp(reason, "certificate"))
-        metrics_inc(a->metrics, "ivs_syncd_sns_signature_failures_total", l);
+        metrics_inc(rc->metrics, "ivs_syncd_sns_signature_failures_total", l);
     LOG_INFO(http_ctx_request_id(ctx), "sns message rejected (%s): %s", reason, msg);
     http_reply_error(ctx, status, msg);
 }
@@ -46,14 +44,14 @@ static void job_free(struct sns_job *j)
 static void confirm_done(const struct http_response *resp, void *arg)
 {
     struct sns_job *j = arg;
-    struct app *a = j->a;
+    struct route_sns_ctx *rc = j->rc;
     if (resp->failed || resp->status < 200 || resp->status >= 300) {
-        metrics_inc(a->metrics, "ivs_syncd_sns_subscriptions_total", "result=\"confirm_failed\"");
+        metrics_inc(rc->metrics, "ivs_syncd_sns_subscriptions_total", "result=\"confirm_failed\"");
         LOG_WARN(http_ctx_request_id(j->ctx), "subscription confirmation failed for %s: %s %ld",
                  j->msg.topic_arn, resp->error ? resp->error : "HTTP", resp->status);
         route_unavailable(j->ctx, "subscription confirmation failed", 5);
     } else {
-        metrics_inc(a->metrics, "ivs_syncd_sns_subscriptions_total", "result=\"confirmed\"");
+        metrics_inc(rc->metrics, "ivs_syncd_sns_subscriptions_total", "result=\"confirmed\"");
         LOG_INFO(http_ctx_request_id(j->ctx), "subscription confirmed for topic %s",
                  j->msg.topic_arn);
         static const char ok[] = "{\"outcome\":\"confirmed\"}";
@@ -65,22 +63,23 @@ static void confirm_done(const struct http_response *resp, void *arg)
 /* Signature verified: act on the message. Takes ownership of j. */
 static void verified(struct sns_job *j)
 {
-    struct app *a = j->a;
+    struct route_sns_ctx *rc = j->rc;
     struct http_ctx *ctx = j->ctx;
-    const struct config *cfg = a->cfg;
+    const struct config *cfg = rc->cfg;
     time_t now = time(NULL);
     if (cfg->sns_max_age > 0 && (double)now - (double)j->msg.time > cfg->sns_max_age) {
-        sig_fail(a, ctx, 403, "too_old", "message Timestamp is older than SNS_MAX_AGE (replay?)");
+        sig_fail(rc, ctx, 403, "too_old", "message Timestamp is older than SNS_MAX_AGE (replay?)");
         job_free(j);
         return;
     }
     switch (j->msg.type) {
     case SNS_NOTIFICATION:
-        ingest_handle(a, ctx, j->msg.message, j->msg.message_len, j->msg.message_id, "sns", 1);
+        rc->ingest(rc->ingest_arg, ctx, j->msg.message, j->msg.message_len, j->msg.message_id,
+                   "sns", 1);
         job_free(j);
         return;
     case SNS_UNSUBSCRIBE_CONFIRMATION: {
-        metrics_inc(a->metrics, "ivs_syncd_sns_subscriptions_total", "result=\"unsubscribed\"");
+        metrics_inc(rc->metrics, "ivs_syncd_sns_subscriptions_total", "result=\"unsubscribed\"");
         LOG_WARN(http_ctx_request_id(ctx), "unsubscribe confirmation received for topic %s",
                  j->msg.topic_arn);
         static const char ok[] = "{\"outcome\":\"unsubscribe_noted\"}";
@@ -93,12 +92,12 @@ static void verified(struct sns_job *j)
     }
     char err[200];
     if (!j->msg.subscribe_url || sns_url_host_check(j->msg.subscribe_url, err, sizeof(err)) < 0) {
-        sig_fail(a, ctx, 403, "subscribe_url", "SubscribeURL is not an https URL on an SNS host");
+        sig_fail(rc, ctx, 403, "subscribe_url", "SubscribeURL is not an https URL on an SNS host");
         job_free(j);
         return;
     }
     if (!cfg->sns_auto_confirm) {
-        metrics_inc(a->metrics, "ivs_syncd_sns_subscriptions_total", "result=\"not_confirmed\"");
+        metrics_inc(rc->metrics, "ivs_syncd_sns_subscriptions_total", "result=\"not_confirmed\"");
         LOG_WARN(http_ctx_request_id(ctx),
                  "subscription confirmation for topic %s not followed (SNS_AUTO_CONFIRM=false); "
                  "confirm it with the token in the message",
@@ -122,7 +121,7 @@ static void verified(struct sns_job *j)
                                .connect_timeout_ms = 3000,
                                .max_response = 64 * 1024,
                                .allow_http = target != j->msg.subscribe_url};
-    if (!a->hc || http_client_request(a->hc, &req, confirm_done, j) < 0) {
+    if (!rc->hc || http_client_request(rc->hc, &req, confirm_done, j) < 0) {
         route_unavailable(ctx, "subscription confirmation could not start", 5);
         job_free(j);
     }
@@ -132,7 +131,7 @@ static void check_with(struct sns_job *j, X509 *cert)
 {
     char err[256];
     if (sns_verify(&j->msg, cert, err, sizeof(err)) < 0) {
-        sig_fail(j->a, j->ctx, 403, "signature", err);
+        sig_fail(j->rc, j->ctx, 403, "signature", err);
         job_free(j);
         return;
     }
@@ -148,7 +147,7 @@ static void cert_ready(X509 *cert, int transient, const char *err, void *arg)
                      err ? err : "fetch failed");
             route_unavailable(j->ctx, "signing certificate unavailable, retry later", 5);
         } else {
-            sig_fail(j->a, j->ctx, 403, "certificate", err ? err : "bad signing certificate");
+            sig_fail(j->rc, j->ctx, 403, "certificate", err ? err : "bad signing certificate");
         }
         job_free(j);
         return;
@@ -158,12 +157,12 @@ static void cert_ready(X509 *cert, int transient, const char *err, void *arg)
 
 static void sns_route(struct http_ctx *ctx, void *arg)
 {
-    struct app *a = arg;
-    const struct config *cfg = a->cfg;
+    struct route_sns_ctx *rc = arg;
+    const struct config *cfg = rc->cfg;
     char err[256];
     const char *raw = http_ctx_header(ctx, "x-amz-sns-rawdelivery");
     if (raw && !strcasecmp(raw, "true")) {
-        sig_fail(a, ctx, 400, "raw_delivery",
+        sig_fail(rc, ctx, 400, "raw_delivery",
                  "raw message delivery is on: turn it off on the subscription (it strips the "
                  "signature)");
         return;
@@ -175,81 +174,81 @@ static void sns_route(struct http_ctx *ctx, void *arg)
         route_unavailable(ctx, "out of memory", 1);
         return;
     }
-    j->a = a;
+    j->rc = rc;
     j->ctx = ctx;
     if (sns_parse(body, len, cfg->json_max_depth, &j->msg, err, sizeof(err)) < 0) {
         free(j);
-        sig_fail(a, ctx, 400, "malformed", err);
+        sig_fail(rc, ctx, 400, "malformed", err);
         return;
     }
     if (!config_list_contains(cfg->sns_topic_arns, j->msg.topic_arn, strlen(j->msg.topic_arn))) {
-        sig_fail(a, ctx, 403, "topic", "TopicArn is not in SNS_TOPIC_ARNS");
+        sig_fail(rc, ctx, 403, "topic", "TopicArn is not in SNS_TOPIC_ARNS");
         job_free(j);
         return;
     }
     if (j->msg.signature_version < cfg->sns_min_signature_version) {
-        sig_fail(a, ctx, 403, "signature_version",
+        sig_fail(rc, ctx, 403, "signature_version",
                  "SignatureVersion is below SNS_MIN_SIGNATURE_VERSION");
         job_free(j);
         return;
     }
     if (sns_cert_url_check(j->msg.signing_cert_url, err, sizeof(err)) < 0) {
-        sig_fail(a, ctx, 403, "certificate", err);
+        sig_fail(rc, ctx, 403, "certificate", err);
         job_free(j);
         return;
     }
-    X509 *cert = sns_certs_lookup(a->certs, j->msg.signing_cert_url, err, sizeof(err));
+    X509 *cert = sns_certs_lookup(rc->certs, j->msg.signing_cert_url, err, sizeof(err));
     if (cert) {
         check_with(j, cert);
         return;
     }
-    int r = sns_certs_fetch(a->certs, j->msg.signing_cert_url, cert_ready, j, err, sizeof(err));
+    int r = sns_certs_fetch(rc->certs, j->msg.signing_cert_url, cert_ready, j, err, sizeof(err));
     if (r == 0)
         return; /* cert_ready() continues */
     if (r == -2)
         route_unavailable(ctx, "signing certificate unavailable, retry later", 5);
     else
-        sig_fail(a, ctx, 403, "certificate", err);
+        sig_fail(rc, ctx, 403, "certificate", err);
     job_free(j);
 }
 
 static void eventbridge_route(struct http_ctx *ctx, void *arg)
 {
-    struct app *a = arg;
-    const struct config *cfg = a->cfg;
+    struct route_sns_ctx *rc = arg;
+    const struct config *cfg = rc->cfg;
     const char *tok = http_ctx_header(ctx, cfg->eventbridge_token_header);
     if (!tok || !jwt_secret_equal(tok, strlen(tok), cfg->eventbridge_token,
                                   strlen(cfg->eventbridge_token))) {
-        metrics_inc(a->metrics, "ivs_syncd_events_rejected_total",
+        metrics_inc(rc->metrics, "ivs_syncd_events_rejected_total",
                     "reason=\"token\",via=\"eventbridge\"");
         http_reply_error(ctx, 401, "Unauthorized");
         return;
     }
     size_t len;
     const char *body = http_ctx_body(ctx, &len);
-    ingest_handle(a, ctx, body, len, NULL, "eventbridge", 0);
+    rc->ingest(rc->ingest_arg, ctx, body, len, NULL, "eventbridge", 0);
 }
 
-int route_sns_register(struct app *a)
+int route_sns_register(struct route_sns_ctx *rc)
 {
-    metrics_declare(a->metrics, "ivs_syncd_sns_rejected_total", METRIC_COUNTER,
+    metrics_declare(rc->metrics, "ivs_syncd_sns_rejected_total", METRIC_COUNTER,
                     "SNS messages rejected, by reason");
-    metrics_declare(a->metrics, "ivs_syncd_sns_signature_failures_total", METRIC_COUNTER,
+    metrics_declare(rc->metrics, "ivs_syncd_sns_signature_failures_total", METRIC_COUNTER,
                     "SNS signature or certificate failures");
-    metrics_declare(a->metrics, "ivs_syncd_sns_subscriptions_total", METRIC_COUNTER,
+    metrics_declare(rc->metrics, "ivs_syncd_sns_subscriptions_total", METRIC_COUNTER,
                     "subscription and unsubscribe confirmations");
-    metrics_declare(a->metrics, "ivs_syncd_events_total", METRIC_COUNTER,
+    metrics_declare(rc->metrics, "ivs_syncd_events_total", METRIC_COUNTER,
                     "events by outcome (applied, duplicate, stale, ignored, check, rejected, "
                     "unavailable)");
-    metrics_declare(a->metrics, "ivs_syncd_events_rejected_total", METRIC_COUNTER,
+    metrics_declare(rc->metrics, "ivs_syncd_events_rejected_total", METRIC_COUNTER,
                     "events rejected, by reason");
-    return http_server_route(a->http, "/sns", HTTP_POST, "sns", sns_route, a);
+    return http_server_route(rc->http, "/sns", HTTP_POST, "sns", sns_route, rc);
 }
 
-int route_eventbridge_register(struct app *a)
+int route_eventbridge_register(struct route_sns_ctx *rc)
 {
-    if (!a->cfg->eventbridge_token || !*a->cfg->eventbridge_token)
+    if (!rc->cfg->eventbridge_token || !*rc->cfg->eventbridge_token)
         return 0;
-    return http_server_route(a->http, "/eventbridge", HTTP_POST, "eventbridge", eventbridge_route,
-                             a);
+    return http_server_route(rc->http, "/eventbridge", HTTP_POST, "eventbridge", eventbridge_route,
+                             rc);
 }

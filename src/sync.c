@@ -10,7 +10,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include "app.h"
 #include "aws_creds.h"
 #include "config.h"
 #include "db.h"
@@ -40,12 +39,12 @@ struct apply_group {
 };
 
 struct sync {
-    struct app *a;
+    struct sync_ctx c;
     struct apply_group *groups; /* applies in flight */
 };
 
 struct single {
-    struct app *a;
+    struct sync *sy;
     struct http_ctx *ctx;
     char id[40];
     char channel[256];
@@ -64,23 +63,21 @@ int sync_prepare(struct db *db)
                       "FROM public.shows WHERE id = $1::uuid");
 }
 
-struct sync *sync_new(struct app *a)
+struct sync *sync_new(const struct sync_ctx *c)
 {
     struct sync *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    s->a = a;
-    if (sync_prepare(a->db) < 0) {
+    s->c = *c;
+    if (sync_prepare(c->db) < 0) {
         free(s);
         return NULL;
     }
-    metrics_declare(a->metrics, "ivs_syncd_sync_requests_total", METRIC_COUNTER,
+    metrics_declare(c->metrics, "ivs_syncd_sync_requests_total", METRIC_COUNTER,
                     "sync API requests by kind and result");
-    metrics_declare(a->metrics, "ivs_syncd_sync_fresh_total", METRIC_COUNTER,
+    metrics_declare(c->metrics, "ivs_syncd_sync_fresh_total", METRIC_COUNTER,
                     "sync answers from the database (state younger than SYNC_FRESHNESS)");
-    metrics_declare(a->metrics, "ivs_syncd_sync_joined_pass_total", METRIC_COUNTER,
-                    "all-shows requests that joined a running pass");
-    metrics_declare(a->metrics, "ivs_syncd_sync_refused_total", METRIC_COUNTER,
+    metrics_declare(c->metrics, "ivs_syncd_sync_refused_total", METRIC_COUNTER,
                     "sync requests refused for waiting too long (503)");
     return s;
 }
@@ -116,16 +113,16 @@ void sync_free(struct sync *s)
     free(s);
 }
 
-static void count(struct app *a, const char *kind, const char *result)
+static void count(struct sync *sy, const char *kind, const char *result)
 {
     char l[80];
     snprintf(l, sizeof(l), "kind=\"%s\",result=\"%s\"", kind, result);
-    metrics_inc(a->metrics, "ivs_syncd_sync_requests_total", l);
+    metrics_inc(sy->c.metrics, "ivs_syncd_sync_requests_total", l);
 }
 
-static void cors(struct app *a, struct http_ctx *ctx)
+static void cors(struct sync *sy, struct http_ctx *ctx)
 {
-    const char *allow = a->cfg->cors_allow_origins;
+    const char *allow = sy->c.cfg->cors_allow_origins;
     const char *origin = http_ctx_header(ctx, "Origin");
     if (!allow || !strcmp(allow, "*")) {
         http_ctx_add_header(ctx, "Access-Control-Allow-Origin", "*");
@@ -138,9 +135,11 @@ static void cors(struct app *a, struct http_ctx *ctx)
     http_ctx_add_header(ctx, "Access-Control-Allow-Methods", "POST, OPTIONS");
 }
 
-static int authorized(struct app *a, struct http_ctx *ctx)
+int sync_authorized(const struct config *cfg, const char *h, long long now, char *why,
+                    size_t whylen)
 {
-    const char *h = http_ctx_header(ctx, "Authorization");
+    if (whylen)
+        why[0] = '\0';
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
         return 0;
     const char *tok = h + 7;
@@ -149,23 +148,35 @@ static int authorized(struct app *a, struct http_ctx *ctx)
     size_t tl = strlen(tok);
     if (!tl)
         return 0;
-    const struct config *cfg = a->cfg;
     if (cfg->service_role_key && *cfg->service_role_key &&
         jwt_secret_equal(tok, tl, cfg->service_role_key, strlen(cfg->service_role_key)))
         return 1;
     if (cfg->jwt_secret && *cfg->jwt_secret) {
         struct jwt_claims cl;
-        char err[128];
-        if (jwt_verify_hs256(tok, tl, cfg->jwt_secret, strlen(cfg->jwt_secret), time(NULL), &cl,
-                             err, sizeof(err)) == 0 &&
-            jwt_is_admin(&cl))
-            return 1;
-        LOG_DEBUG(http_ctx_request_id(ctx), "sync: token refused: %s", err);
+        if (jwt_verify_hs256(tok, tl, cfg->jwt_secret, strlen(cfg->jwt_secret), (time_t)now, &cl,
+                             why, whylen) == 0) {
+            if (jwt_is_admin(&cl))
+                return 1;
+            /* a valid token: jwt_verify_hs256 wrote no error */
+            snprintf(why, whylen, "the token does not grant the admin role");
+        }
+        return 0;
     }
     return 0;
 }
 
-static int uuid_ok(const char *s)
+static int authorized(struct sync *sy, struct http_ctx *ctx)
+{
+    char why[128];
+    if (sync_authorized(sy->c.cfg, http_ctx_header(ctx, "Authorization"), (long long)time(NULL),
+                        why, sizeof(why)))
+        return 1;
+    if (why[0]) /* a token that JWT_SECRET could have granted */
+        LOG_DEBUG(http_ctx_request_id(ctx), "sync: token refused: %s", why);
+    return 0;
+}
+
+int sync_uuid_ok(const char *s)
 {
     static const int dash[] = {8, 13, 18, 23};
     if (strlen(s) != 36)
@@ -182,9 +193,8 @@ static int uuid_ok(const char *s)
     return 1;
 }
 
-static void reply_results(struct http_ctx *ctx, struct json_object *result, int single)
+struct json_object *sync_single_answer(struct json_object *result)
 {
-    /* single: results is the object itself */
     struct json_object *root = json_object_new_object();
     struct json_object *sum = json_object_new_object();
     struct json_object *err = json_object_object_get(result, "error");
@@ -199,7 +209,12 @@ static void reply_results(struct http_ctx *ctx, struct json_object *result, int 
     json_object_object_add(sum, "offline", json_object_new_int(!err && !is_live));
     json_object_object_add(root, "summary", sum);
     json_object_object_add(root, "results", json_object_get(result));
-    (void)single;
+    return root;
+}
+
+static void reply_results(struct http_ctx *ctx, struct json_object *result)
+{
+    struct json_object *root = sync_single_answer(result);
     http_reply_json(ctx, 200, root);
     json_object_put(root);
 }
@@ -215,7 +230,7 @@ static void single_answer_db(struct single *s, const char *error)
     struct json_object *r =
         observe_result_json(s->id, s->has_prev ? s->prev : NULL, s->has_prev ? s->prev : "offline",
                             0, s->has_viewers, s->viewers, error);
-    reply_results(s->ctx, r, 1);
+    reply_results(s->ctx, r);
     json_object_put(r);
 }
 
@@ -230,23 +245,23 @@ static void single_answer_rows(struct single *s, PGresult *res)
             observe_result_json(s->id, PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2),
                                 PQgetvalue(res, i, 3), !strcmp(PQgetvalue(res, i, 4), "t"), has_v,
                                 has_v ? atoll(PQgetvalue(res, i, 5)) : 0, NULL);
-        count(s->a, "single", "synced");
-        reply_results(s->ctx, r, 1);
+        count(s->sy, "single", "synced");
+        reply_results(s->ctx, r);
         json_object_put(r);
         return;
     }
     /* the show is not active (e.g. ended): nothing to change, answer what it holds */
-    count(s->a, "single", "synced");
+    count(s->sy, "single", "synced");
     single_answer_db(s, NULL);
 }
 
 static void group_applied(PGresult *res, const char *err, void *arg)
 {
     struct apply_group *g = arg;
-    struct app *a = g->sy->a;
+    struct sync *sy = g->sy;
     int ok = db_ok(res);
     if (ok)
-        observe_confirmed(a, g->channel); /* only once stored: fresh answers read the row */
+        observe_confirmed(sy->c.obs, g->channel); /* only once stored: fresh answers read the row */
     else
         LOG_WARN(g->waiters ? http_ctx_request_id(g->waiters->ctx) : NULL,
                  "sync: observation not stored: %s", res ? PQresultErrorMessage(res) : err);
@@ -254,7 +269,7 @@ static void group_applied(PGresult *res, const char *err, void *arg)
         if (ok) {
             single_answer_rows(s, res);
         } else {
-            count(a, "single", "unavailable");
+            count(sy, "single", "unavailable");
             route_unavailable(s->ctx, "database unavailable", 1);
         }
     }
@@ -264,8 +279,7 @@ static void group_applied(PGresult *res, const char *err, void *arg)
 /* Join the apply of this observation if one is under way, else start it. */
 static void single_apply(struct single *s, const struct ivs_get_result *res)
 {
-    struct app *a = s->a;
-    struct sync *sy = a->sync;
+    struct sync *sy = s->sy;
     int live = res->outcome == IVS_OK;
     for (struct apply_group *g = sy->groups; g; g = g->next) {
         if (g->sent_at_us == res->sent_at_us && g->live == live &&
@@ -288,7 +302,7 @@ static void single_apply(struct single *s, const struct ivs_get_result *res)
     json_object_array_add(g->obs,
                           observe_json(s->channel, live, res->stream,
                                        res->sent_at_us ? res->sent_at_us : clock_real_us()));
-    if (observe_apply(a, g->obs, group_applied, g) < 0)
+    if (observe_apply(sy->c.obs, g->obs, group_applied, g) < 0)
         goto fail;
     g->waiters = s;
     g->next = sy->groups;
@@ -300,7 +314,7 @@ fail:
     if (g && g->obs)
         json_object_put(g->obs);
     free(g);
-    count(a, "single", "unavailable");
+    count(sy, "single", "unavailable");
     route_unavailable(s->ctx, "database unavailable", 1);
     single_free(s);
 }
@@ -308,17 +322,17 @@ fail:
 static void single_got(const struct ivs_get_result *res, void *arg)
 {
     struct single *s = arg;
-    struct app *a = s->a;
+    struct sync *sy = s->sy;
     if (res->outcome == IVS_ERR_BUSY) {
-        metrics_inc(a->metrics, "ivs_syncd_sync_refused_total", NULL);
-        count(a, "single", "busy");
+        metrics_inc(sy->c.metrics, "ivs_syncd_sync_refused_total", NULL);
+        count(sy, "single", "busy");
         int ra = res->retry_after > 1 ? (int)(res->retry_after + 0.999) : 1;
         route_unavailable(s->ctx, "IVS rate limit: too many requests, retry later", ra);
         single_free(s);
         return;
     }
     if (res->outcome == IVS_ERR_NO_CREDENTIALS) {
-        count(a, "single", "no_credentials");
+        count(sy, "single", "no_credentials");
         http_reply_error(s->ctx, 500, "AWS credentials not configured");
         single_free(s);
         return;
@@ -326,7 +340,7 @@ static void single_got(const struct ivs_get_result *res, void *arg)
     if (res->outcome != IVS_OK && res->outcome != IVS_OFFLINE) {
         char m[200];
         observe_error_text(res->outcome, res->error_code, res->error, m, sizeof(m));
-        count(a, "single", "ivs_error");
+        count(sy, "single", "ivs_error");
         single_answer_db(s, m);
         single_free(s);
         return;
@@ -337,9 +351,9 @@ static void single_got(const struct ivs_get_result *res, void *arg)
 static void single_loaded(PGresult *res, const char *err, void *arg)
 {
     struct single *s = arg;
-    struct app *a = s->a;
+    struct sync *sy = s->sy;
     if (!db_ok(res)) {
-        count(a, "single", "unavailable");
+        count(sy, "single", "unavailable");
         LOG_WARN(http_ctx_request_id(s->ctx), "sync: show lookup failed: %s",
                  res ? PQresultErrorMessage(res) : err);
         route_unavailable(s->ctx, "database unavailable", 1);
@@ -347,7 +361,7 @@ static void single_loaded(PGresult *res, const char *err, void *arg)
         return;
     }
     if (PQntuples(res) != 1) {
-        count(a, "single", "not_found");
+        count(sy, "single", "not_found");
         http_reply_error(s->ctx, 404, "Show not found");
         single_free(s);
         return;
@@ -358,28 +372,28 @@ static void single_loaded(PGresult *res, const char *err, void *arg)
     s->viewers = s->has_viewers ? atoll(PQgetvalue(res, 0, 3)) : 0;
     const char *ch = PQgetisnull(res, 0, 1) ? "" : PQgetvalue(res, 0, 1);
     if (!*ch) {
-        count(a, "single", "no_channel");
+        count(sy, "single", "no_channel");
         single_answer_db(s, "No IVS channel configured");
         single_free(s);
         return;
     }
     snprintf(s->channel, sizeof(s->channel), "%s", ch);
-    double fresh = a->cfg->sync_freshness;
+    double fresh = sy->c.cfg->sync_freshness;
     double age = PQgetisnull(res, 0, 4) ? -1 : atof(PQgetvalue(res, 0, 4));
-    double conf = observe_confirmed_age(a, s->channel);
+    double conf = observe_confirmed_age(sy->c.obs, s->channel);
     if (fresh > 0 && ((age >= 0 && age < fresh) || (conf >= 0 && conf < fresh))) {
-        metrics_inc(a->metrics, "ivs_syncd_sync_fresh_total", NULL);
-        count(a, "single", "fresh");
+        metrics_inc(sy->c.metrics, "ivs_syncd_sync_fresh_total", NULL);
+        count(sy, "single", "fresh");
         single_answer_db(s, NULL);
         single_free(s);
         return;
     }
-    if (!a->ivs) { /* (creds_usable() checked it before the lookup) */
-        count(a, "single", "no_credentials");
+    if (!sy->c.ivs) { /* (creds_usable() checked it before the lookup) */
+        count(sy, "single", "no_credentials");
         http_reply_error(s->ctx, 500, "AWS credentials not configured");
         single_free(s);
-    } else if (ivs_get_stream(a->ivs, s->channel, RATELIMIT_INTERACTIVE, single_got, s) < 0) {
-        count(a, "single", "unavailable");
+    } else if (ivs_get_stream(sy->c.ivs, s->channel, RATELIMIT_INTERACTIVE, single_got, s) < 0) {
+        count(sy, "single", "unavailable");
         route_unavailable(s->ctx, "out of memory", 1);
         single_free(s);
     }
@@ -388,38 +402,38 @@ static void single_loaded(PGresult *res, const char *err, void *arg)
 static void all_done(const struct reconcile_result *res, void *arg)
 {
     struct http_ctx *ctx = arg;
-    struct app *a = http_ctx_data(ctx);
+    struct sync *sy = http_ctx_data(ctx);
     if (!res->obj) {
-        count(a, "all", "failed");
+        count(sy, "all", "failed");
         if (res->http_status == 500)
             http_reply_error(ctx, 500, res->err);
         else
             route_unavailable(ctx, "database unavailable", 1);
         return;
     }
-    count(a, "all", "synced");
+    count(sy, "all", "synced");
     http_reply_json(ctx, 200, res->obj);
 }
 
-static int creds_usable(struct app *a)
+static int creds_usable(struct sync *sy)
 {
-    if (!a->ivs)
+    if (!sy->c.ivs)
         return 0;
-    enum aws_creds_state st = aws_creds_state(a->creds);
+    enum aws_creds_state st = aws_creds_state(sy->c.creds);
     return st == AWS_CREDS_READY || st == AWS_CREDS_LOADING;
 }
 
 static void sync_route(struct http_ctx *ctx, void *arg)
 {
-    struct app *a = arg;
-    cors(a, ctx);
+    struct sync *sy = arg;
+    cors(sy, ctx);
     if (http_ctx_method(ctx) == HTTP_OPTIONS) {
         http_ctx_add_header(ctx, "Access-Control-Max-Age", "86400");
         http_reply(ctx, 200, "text/plain", "ok", 2);
         return;
     }
-    if (!authorized(a, ctx)) {
-        count(a, "any", "unauthorized");
+    if (!authorized(sy, ctx)) {
+        count(sy, "any", "unauthorized");
         http_reply_error(ctx, 401, "Unauthorized");
         return;
     }
@@ -427,9 +441,9 @@ static void sync_route(struct http_ctx *ctx, void *arg)
     const char *body = http_ctx_body(ctx, &len);
     const char *show_id = NULL;
     struct json_object *req = NULL;
-    enum jsonx_error jerr = jsonx_parse_object(body, len, a->cfg->json_max_depth, &req);
+    enum jsonx_error jerr = jsonx_parse_object(body, len, sy->c.cfg->json_max_depth, &req);
     if (jerr != JSONX_OK && jerr != JSONX_EMPTY) {
-        count(a, "any", "bad_request");
+        count(sy, "any", "bad_request");
         http_reply_error(ctx, 400, "Invalid JSON body");
         return;
     }
@@ -438,25 +452,25 @@ static void sync_route(struct http_ctx *ctx, void *arg)
         if (json_object_object_get_ex(req, "showId", &sid) &&
             !json_object_is_type(sid, json_type_null)) {
             if (!json_object_is_type(sid, json_type_string) ||
-                !uuid_ok(json_object_get_string(sid))) {
+                !sync_uuid_ok(json_object_get_string(sid))) {
                 json_object_put(req);
-                count(a, "single", "bad_request");
+                count(sy, "single", "bad_request");
                 http_reply_error(ctx, 400, "Invalid showId: expected a UUID");
                 return;
             }
             show_id = json_object_get_string(sid);
         }
     }
-    if (!creds_usable(a)) {
+    if (!creds_usable(sy)) {
         json_object_put(req);
-        count(a, show_id ? "single" : "all", "no_credentials");
+        count(sy, show_id ? "single" : "all", "no_credentials");
         http_reply_error(ctx, 500, "AWS credentials not configured");
         return;
     }
     if (!show_id) {
         json_object_put(req);
-        http_ctx_set_data(ctx, a);
-        if (reconcile_request_pass(a->rec, all_done, ctx) < 0)
+        http_ctx_set_data(ctx, sy);
+        if (reconcile_request_pass(sy->c.rec, all_done, ctx) < 0)
             route_unavailable(ctx, "database unavailable", 1);
         return;
     }
@@ -466,26 +480,26 @@ static void sync_route(struct http_ctx *ctx, void *arg)
         route_unavailable(ctx, "out of memory", 1);
         return;
     }
-    s->a = a;
+    s->sy = sy;
     s->ctx = ctx;
     snprintf(s->id, sizeof(s->id), "%s", show_id);
     for (char *p = s->id; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     json_object_put(req);
     const char *v[] = {s->id};
-    if (db_exec(a->db, "sync_show", 1, v, single_loaded, s) < 0) {
-        count(a, "single", "unavailable");
+    if (db_exec(sy->c.db, "sync_show", 1, v, single_loaded, s) < 0) {
+        count(sy, "single", "unavailable");
         route_unavailable(ctx, "database unavailable", 1);
         single_free(s);
     }
 }
 
-int route_sync_register(struct app *a)
+int sync_register(struct sync *sy, struct http_server *http)
 {
     unsigned m = HTTP_POST | HTTP_OPTIONS;
-    if (http_server_route(a->http, "/functions/v1/sync-ivs-stream-status", m, "sync", sync_route,
-                          a) < 0 ||
-        http_server_route(a->http, "/v1/sync", m, "sync", sync_route, a) < 0)
+    if (http_server_route(http, "/functions/v1/sync-ivs-stream-status", m, "sync", sync_route, sy) <
+            0 ||
+        http_server_route(http, "/v1/sync", m, "sync", sync_route, sy) < 0)
         return -1;
     return 0;
 }
