@@ -13,7 +13,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import ROOT, channel_arn, ivs_event  # noqa: E402
-from test_reconcile import EB, add_show, aws_env, fake, wait_until  # noqa: E402,F401
+from test_reconcile import EB, add_show, aws_env, wait_until  # noqa: E402
 
 PROM = ROOT / "infra" / "prometheus"
 RULES = PROM / "ivs-syncd.rules.yml"
@@ -73,7 +73,7 @@ def family(name, families):
 
 
 @pytest.fixture(scope="module")
-def live_families(pg, signer, tmp_path_factory):
+def live_families(pg, signer):
     """# TYPE lines of a live /metrics, after one event and a few reconcile passes."""
     from fakeivs import FakeIVS
     from conftest import Daemon
