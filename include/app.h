@@ -26,6 +26,7 @@ struct maint;
 struct checks;
 struct sync;
 struct observe;
+struct rolecheck;
 
 struct app {
     struct event_base *base;
@@ -42,7 +43,8 @@ struct app {
     struct maint *maint;   /* grace expiry, event purges */
     struct checks *checks; /* targeted GetStream checks */
     struct sync *sync;
-    struct observe *obs; /* IVS confirmations (SYNC_FRESHNESS) */
+    struct observe *obs;    /* IVS confirmations (SYNC_FRESHNESS) */
+    struct rolecheck *role; /* can the pool's role see and update shows? */
     /*
      * Ask IVS about this channel now (targeted check): wired by app_init to
      * checks_request(a->checks). Kept in this shape for ingest, which calls

@@ -15,12 +15,14 @@ struct http_client;
 struct http_ctx;
 struct http_server;
 struct metrics;
+struct rolecheck;
 struct sns_certs;
 
 /* /healthz /readyz /metrics */
 struct route_health_ctx {
     struct http_server *http;
-    struct db *db; /* readiness */
+    struct db *db;          /* readiness */
+    struct rolecheck *role; /* readiness: can the role see and update shows? */
     struct metrics *metrics;
     const int *draining; /* nonzero: /readyz fails */
     double started;      /* wall clock, for ivs_syncd_uptime_seconds */

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "observe.h"
 #include "reconcile.h"
+#include "rolecheck.h"
 #include "routes.h"
 #include "sns_certs.h"
 #include "sync.h"
@@ -80,6 +81,13 @@ static void on_check(struct app *a, const char *channel_arn)
 static void ingest_event(void *arg, struct http_ctx *ctx, const char *json, size_t len,
                          const char *sns_message_id, const char *via, int lenient)
 {
+    struct app *a = arg;
+    /* a role that cannot see or update shows would record every event as
+     * "ignored", for good: refuse it instead, so SNS redelivers it later */
+    if (rolecheck_blocks(a->role)) {
+        route_unavailable(ctx, "the database role cannot update shows (see /readyz)", 30);
+        return;
+    }
     ingest_handle(arg, ctx, json, len, sns_message_id, via, lenient);
 }
 
@@ -202,8 +210,12 @@ int app_init(struct app *a, struct config *cfg)
     if (!a->leader || !a->checks || !a->sync)
         goto fail;
     a->on_check = on_check;
+    a->role = rolecheck_new(a->base, a->db, a->metrics);
+    if (!a->role)
+        goto fail;
     a->health_ctx = (struct route_health_ctx){.http = a->http,
                                               .db = a->db,
+                                              .role = a->role,
                                               .metrics = a->metrics,
                                               .draining = &a->draining,
                                               .started = a->started};
@@ -242,6 +254,7 @@ int app_run(struct app *a)
         return 1;
     }
     db_start(a->db);
+    rolecheck_start(a->role);
     if (!a->ivs)
         LOG_WARN(NULL, "no AWS credentials configured: reconciliation and the sync API's IVS "
                        "calls are off (webhooks still work)");
@@ -271,6 +284,7 @@ void app_free(struct app *a)
     /* the pool next: its pending callbacks still answer their requests */
     if (a->db)
         db_free(a->db);
+    rolecheck_free(a->role); /* after the pool: its callbacks may still reach it */
     if (a->sync)
         sync_free(a->sync);
     if (a->obs)

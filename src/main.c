@@ -109,8 +109,23 @@ int main(int argc, char **argv)
         if (no_args(cmd, argc, argv, 2) == 0)
             rc = cmd_serve(&cfg);
     } else if (!strcmp(cmd, "migrate")) {
-        if (no_args(cmd, argc, argv, 2) == 0)
-            rc = migrate_run(&cfg, config_conninfo(&cfg), stdout, stderr) == 0 ? 0 : 1;
+        const char *role = NULL;
+        int from = 2;
+        if (argc > 2 && !strncmp(argv[2], "--grant-to", 10)) {
+            if (argv[2][10] == '=') {
+                role = argv[2] + 11;
+                from = 3;
+            } else if (!argv[2][10] && argc > 3) {
+                role = argv[3];
+                from = 4;
+            }
+            if (!role || !*role) {
+                fprintf(stderr, "migrate: --grant-to needs a role name\n");
+                from = -1;
+            }
+        }
+        if (from > 0 && no_args(cmd, argc, argv, from) == 0)
+            rc = migrate_run(&cfg, config_conninfo(&cfg), role, stdout, stderr) == 0 ? 0 : 1;
     } else if (!strcmp(cmd, "verify-sns")) {
         if (argc != 3)
             fprintf(stderr, "verify-sns: usage: ivs-syncd verify-sns FILE|-\n");

@@ -11,7 +11,7 @@
 
 #include "config.h"
 
-#define MIGRATE_LOCK "8731203"
+#define MIGRATE_LOCK "8731203" /* pg_advisory_xact_lock key */
 
 const char *migrate_sql_dir(const struct config *cfg)
 {
@@ -105,7 +105,88 @@ static int exec_ok(PGconn *pg, const char *sql, FILE *err, const char *what)
     return ok ? 0 : -1;
 }
 
-int migrate_run(const struct config *cfg, const char *conninfo, FILE *out, FILE *err)
+/* One file in one transaction, under the migration lock. The lock is
+ * transaction-scoped (pg_advisory_xact_lock): it ends with the transaction, so
+ * it works through a transaction pooler and can never outlive this process.
+ * Returns 1 applied, 0 already applied, -1 error. */
+static int apply_file(PGconn *pg, const char *dir, const char *name, FILE *err)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    char *sql = slurp(path);
+    if (!sql) {
+        fprintf(err, "migrate: cannot read %s\n", path);
+        return -1;
+    }
+    char sha[65];
+    sha256_hex(sql, sha);
+    int repeatable = strncmp(sql, "-- repeatable", 13) == 0;
+    const char *p[2] = {name, sha};
+    int rc = -1;
+    if (exec_ok(pg, "BEGIN", err, "begin") < 0)
+        goto out;
+    if (exec_ok(pg, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", err, "lock") < 0)
+        goto rollback;
+    PGresult *r = PQexecParams(pg, "SELECT sha256 FROM ivs_sync.migrations WHERE name = $1", 1,
+                               NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(err, "migrate: reading ivs_sync.migrations failed: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        goto rollback;
+    }
+    int seen = PQntuples(r) == 1;
+    int same = seen && !strcmp(PQgetvalue(r, 0, 0), sha);
+    PQclear(r);
+    if (seen && (same || !repeatable)) {
+        rc = exec_ok(pg, "COMMIT", err, "commit") < 0 ? -1 : 0;
+        goto out;
+    }
+    if (exec_ok(pg, sql, err, name) < 0)
+        goto rollback;
+    r = PQexecParams(pg,
+                     "INSERT INTO ivs_sync.migrations (name, sha256) VALUES ($1, $2) "
+                     "ON CONFLICT (name) DO UPDATE SET sha256 = $2, applied_at = now()",
+                     2, NULL, p, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf(err, "migrate: recording %s failed: %s", name, PQresultErrorMessage(r));
+    PQclear(r);
+    if (!ok)
+        goto rollback;
+    rc = exec_ok(pg, "COMMIT", err, "commit") < 0 ? -1 : 1;
+    goto out;
+rollback:
+    PQclear(PQexec(pg, "ROLLBACK"));
+out:
+    free(sql);
+    return rc;
+}
+
+/* GRANT what `serve` needs to role (ivs_sync.grant_serving_role, 004_role.sql). */
+static int grant_to(PGconn *pg, const char *role, FILE *out, FILE *err)
+{
+    const char *p[1] = {role};
+    if (exec_ok(pg, "BEGIN", err, "begin") < 0)
+        return -1;
+    PGresult *r = PQexecParams(pg, "SELECT ivs_sync.grant_serving_role($1)", 1, NULL, p, NULL,
+                               NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(err, "migrate: --grant-to %s failed: %s", role, PQresultErrorMessage(r));
+        PQclear(r);
+        PQclear(PQexec(pg, "ROLLBACK"));
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(r); i++)
+        fprintf(out, "migrate: %s\n", PQgetvalue(r, i, 0));
+    PQclear(r);
+    if (exec_ok(pg, "COMMIT", err, "commit") < 0)
+        return -1;
+    fprintf(out, "migrate: role %s can serve\n", role);
+    return 0;
+}
+
+int migrate_run(const struct config *cfg, const char *conninfo, const char *grant_role, FILE *out,
+                FILE *err)
 {
     const char *dir = migrate_sql_dir(cfg);
     char **files = NULL;
@@ -122,58 +203,29 @@ int migrate_run(const struct config *cfg, const char *conninfo, FILE *out, FILE 
         goto done;
     }
     PQclear(PQexec(pg, "SET client_min_messages = warning"));
-    if (exec_ok(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", err, "lock") < 0 ||
-        exec_ok(pg,
+    if (exec_ok(pg,
+                "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATE_LOCK "); "
                 "CREATE SCHEMA IF NOT EXISTS ivs_sync; "
                 "CREATE TABLE IF NOT EXISTS ivs_sync.migrations (name text PRIMARY KEY, "
-                "sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-                err, "bookkeeping") < 0)
+                "sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()); COMMIT",
+                err, "bookkeeping") < 0) {
+        PQclear(PQexec(pg, "ROLLBACK"));
         goto done;
+    }
     int applied = 0;
     for (int i = 0; i < n; i++) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-        char *sql = slurp(path);
-        if (!sql) {
-            fprintf(err, "migrate: cannot read %s\n", path);
+        int a = apply_file(pg, dir, files[i], err);
+        if (a < 0)
             goto done;
+        if (a > 0) {
+            fprintf(out, "migrate: applied %s\n", files[i]);
+            applied++;
         }
-        char sha[65];
-        sha256_hex(sql, sha);
-        int repeatable = strncmp(sql, "-- repeatable", 13) == 0;
-        const char *p[2] = {files[i], sha};
-        PGresult *r = PQexecParams(pg, "SELECT sha256 FROM ivs_sync.migrations WHERE name = $1", 1,
-                                   NULL, p, NULL, NULL, 0);
-        int seen = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
-        int same = seen && !strcmp(PQgetvalue(r, 0, 0), sha);
-        PQclear(r);
-        if (seen && (same || !repeatable)) {
-            free(sql);
-            continue;
-        }
-        if (exec_ok(pg, "BEGIN", err, "begin") < 0) {
-            free(sql);
-            goto done;
-        }
-        if (exec_ok(pg, sql, err, files[i]) < 0) {
-            free(sql);
-            PQclear(PQexec(pg, "ROLLBACK"));
-            goto done;
-        }
-        free(sql);
-        r = PQexecParams(pg,
-                         "INSERT INTO ivs_sync.migrations (name, sha256) VALUES ($1, $2) "
-                         "ON CONFLICT (name) DO UPDATE SET sha256 = $2, applied_at = now()",
-                         2, NULL, p, NULL, NULL, 0);
-        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        PQclear(r);
-        if (!ok || exec_ok(pg, "COMMIT", err, "commit") < 0)
-            goto done;
-        fprintf(out, "migrate: applied %s\n", files[i]);
-        applied++;
     }
     fprintf(out, "migrate: %s (%d file%s applied)\n", applied ? "done" : "up to date", applied,
             applied == 1 ? "" : "s");
+    if (grant_role && grant_to(pg, grant_role, out, err) < 0)
+        goto done;
     rc = 0;
 done:
     PQfinish(pg);
@@ -189,7 +241,17 @@ int migrate_check(const char *conninfo, const struct config *cfg, char *why, siz
     char **files = NULL;
     int n = list_files(dir, &files);
     int rc = -1;
-    PGconn *pg = PQconnectdb(conninfo);
+    PGconn *pg = NULL;
+    if (n <= 0) {
+        char cwd[1024];
+        snprintf(why, whylen,
+                 "no migration SQL files found in %s (looked in SQL_DIR, ./infra/sql under %s, "
+                 "/usr/local/share/ivs-syncd/sql, /usr/share/ivs-syncd/sql; set SQL_DIR)",
+                 dir, getcwd(cwd, sizeof(cwd)) ? cwd : "the current directory");
+        n = 0;
+        goto done;
+    }
+    pg = PQconnectdb(conninfo);
     if (PQstatus(pg) != CONNECTION_OK) {
         snprintf(why, whylen, "cannot connect: %s", PQerrorMessage(pg));
         goto done;

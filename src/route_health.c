@@ -9,6 +9,7 @@
 #include "db.h"
 #include "http_server.h"
 #include "metrics.h"
+#include "rolecheck.h"
 #include "routes.h"
 
 void route_unavailable(struct http_ctx *ctx, const char *msg, int retry_after)
@@ -26,9 +27,16 @@ static void healthz(struct http_ctx *ctx, void *arg)
     http_reply(ctx, 200, "application/json", ok, sizeof(ok) - 1);
 }
 
+static int ready(const struct route_health_ctx *rh)
+{
+    enum rolecheck_state st = rolecheck_state(rh->role);
+    return !*rh->draining && db_ready(rh->db) && (st == ROLECHECK_OK || st == ROLECHECK_WARN);
+}
+
 static void readyz(struct http_ctx *ctx, void *arg)
 {
     struct route_health_ctx *rh = arg;
+    rolecheck_poke(rh->role);
     struct json_object *o = json_object_new_object();
     int status = 200;
     if (*rh->draining) {
@@ -36,10 +44,18 @@ static void readyz(struct http_ctx *ctx, void *arg)
         json_object_object_add(o, "status", json_object_new_string("draining"));
         json_object_object_add(o, "reason", json_object_new_string("shutting down"));
     } else if (!db_ready(rh->db)) {
+        /* the detail (hosts, sockets, users) goes to the log and to doctor only */
         status = 503;
-        json_object_object_add(o, "status", json_object_new_string("unavailable"));
+        json_object_object_add(o, "status", json_object_new_string("not ready"));
         json_object_object_add(o, "reason", json_object_new_string("database unavailable"));
-        json_object_object_add(o, "database", json_object_new_string(db_last_error(rh->db)));
+    } else if (rolecheck_state(rh->role) == ROLECHECK_UNKNOWN ||
+               rolecheck_state(rh->role) == ROLECHECK_ERROR) {
+        int unknown = rolecheck_state(rh->role) == ROLECHECK_UNKNOWN;
+        status = 503;
+        json_object_object_add(o, "status", json_object_new_string("not ready"));
+        json_object_object_add(o, "reason",
+                               json_object_new_string(unknown ? "checking the database role"
+                                                              : rolecheck_problem(rh->role)));
     } else {
         json_object_object_add(o, "status", json_object_new_string("ready"));
     }
@@ -56,7 +72,7 @@ static void metrics_route(struct http_ctx *ctx, void *arg)
     struct route_health_ctx *rh = arg;
     metrics_set(rh->metrics, "ivs_syncd_uptime_seconds", NULL, (double)time(NULL) - rh->started);
     metrics_set(rh->metrics, "ivs_syncd_http_inflight", NULL, http_server_inflight(rh->http));
-    metrics_set(rh->metrics, "ivs_syncd_ready", NULL, !*rh->draining && db_ready(rh->db));
+    metrics_set(rh->metrics, "ivs_syncd_ready", NULL, ready(rh));
     struct evbuffer *b = evbuffer_new();
     if (!b) {
         route_unavailable(ctx, "out of memory", 1);

@@ -84,7 +84,7 @@ DECLARE
     me name := current_user;
     t oid := 'public.shows'::regclass;
     c record;
-    col text;
+    v_missing text;
     missing text[] := '{}';
     rls boolean;
     forced boolean;
@@ -100,16 +100,18 @@ BEGIN
     IF NOT has_schema_privilege(me, 'ivs_sync', 'USAGE') THEN
         missing := missing || 'USAGE on schema ivs_sync'::text;
     END IF;
-    FOREACH col IN ARRAY ivs_sync._shows_columns(false) LOOP
-        IF NOT has_column_privilege(me, t, col, 'SELECT') THEN
-            missing := missing || format('SELECT (%s) on public.shows', col);
-        END IF;
-    END LOOP;
-    FOREACH col IN ARRAY ivs_sync._shows_columns(true) LOOP
-        IF NOT has_column_privilege(me, t, col, 'UPDATE') THEN
-            missing := missing || format('UPDATE (%s) on public.shows', col);
-        END IF;
-    END LOOP;
+    SELECT 'SELECT (' || string_agg(col, ', ') || ') on public.shows' INTO v_missing
+    FROM unnest(ivs_sync._shows_columns(false)) col
+    WHERE NOT has_column_privilege(me, t, col, 'SELECT');
+    IF v_missing IS NOT NULL THEN
+        missing := missing || v_missing;
+    END IF;
+    SELECT 'UPDATE (' || string_agg(col, ', ') || ') on public.shows' INTO v_missing
+    FROM unnest(ivs_sync._shows_columns(true)) col
+    WHERE NOT has_column_privilege(me, t, col, 'UPDATE');
+    IF v_missing IS NOT NULL THEN
+        missing := missing || v_missing;
+    END IF;
     FOR c IN SELECT cl.relname FROM pg_class cl
              WHERE cl.relnamespace = 'ivs_sync'::regnamespace AND cl.relkind IN ('r', 'p')
                AND cl.relname <> 'migrations' ORDER BY cl.relname LOOP
@@ -121,7 +123,7 @@ BEGIN
     IF cardinality(missing) > 0 THEN
         severity := 'error';
         problem := format('role %s lacks privileges: %s; fix: ivs-syncd migrate --grant-to %s (as the owner)',
-                          me, array_to_string(missing, ', '), me);
+                          me, array_to_string(missing, '; '), me);
         RETURN NEXT;
     END IF;
 
