@@ -150,8 +150,8 @@ class Daemon:
     """The real ivs-syncd on 127.0.0.1:<ephemeral>."""
 
     def __init__(self, env, wait_ready=True, args=()):
-        self.log_path = tempfile.mktemp(prefix="ivs-syncd-log-")
-        self.logf = open(self.log_path, "w+")
+        self.logf = tempfile.NamedTemporaryFile("w+", prefix="ivs-syncd-log-", delete=False)
+        self.log_path = self.logf.name
         self.proc = subprocess.Popen([BIN, "serve", *args], env=env, stdout=self.logf,
                                      stderr=subprocess.STDOUT)
         self.port = None
@@ -215,17 +215,49 @@ class Daemon:
         except ValueError:
             return st, data
 
-    def metric(self, name, labels=""):
-        _, _, data = self.request("GET", "/metrics")
-        want = name + ("{" + labels + "}" if labels else "")
-        total = 0.0
-        for line in data.decode().splitlines():
-            if line.startswith("#"):
+    def metrics_text(self):
+        st, _, data = self.request("GET", "/metrics")
+        assert st == 200, f"/metrics answered {st}"
+        return data.decode()
+
+    def metric(self, name, labels="", absent_ok=False):
+        """The value of one series of /metrics: name plus labels as the daemon renders
+        them ('kind="single",result="fresh"'), or the sum over every series of the
+        family with labels="*".  A histogram's series are name_count, name_sum.
+
+        A series that is not there is an error, so that a renamed metric cannot make an
+        `== 0` assertion pass.  absent_ok=True is for the labelled series the daemon
+        only creates on first use: it returns 0 when the series is missing, but the
+        family must still be declared (its # TYPE line), so a rename still fails."""
+        text = self.metrics_text()
+        want = name + ("{" + labels + "}" if labels and labels != "*" else "")
+        families = set()
+        total, found = 0.0, False
+        for line in text.splitlines():
+            if line.startswith("# TYPE "):
+                parts = line.split()
+                if len(parts) >= 4:
+                    families.add(parts[2])
+                continue
+            if line.startswith("#") or not line.strip():
                 continue
             key, _, val = line.rpartition(" ")
             if key == want or (labels == "*" and key.split("{")[0] == name):
                 total += float(val)
-        return total
+                found = True
+        if found:
+            return total
+        family = name
+        for suffix in ("_count", "_sum", "_bucket"):
+            if name.endswith(suffix) and name[: -len(suffix)] in families:
+                family = name[: -len(suffix)]
+        if family not in families:
+            raise AssertionError(f"/metrics has no family {family} (renamed or not declared?)")
+        if absent_ok:
+            return 0.0
+        have = sorted({ln.rpartition(" ")[0] for ln in text.splitlines()
+                       if ln.startswith(family) and not ln.startswith("#")})
+        raise AssertionError(f"/metrics has no series {want}; the family has: {have}")
 
     def stop(self, sig=signal.SIGTERM, timeout=25):
         if self.proc.poll() is None:

@@ -387,8 +387,10 @@ def test_ivs_faults_during_reconcile_write_nothing(pg, db, signer, daemon_factor
             assert state_but_sync_time(pg, db) == before, "a failed IVS answer changed a show"
             return fake.stats()["script_pending"] == 0
         wait_for(unchanged_until_done, 60, "the scripted faults", step=0.1)
-        passes = d.metric("ivs_syncd_reconcile_passes_total", "*")
-        wait_for(lambda: d.metric("ivs_syncd_reconcile_passes_total", "*") > passes + 1, 10,
+        # the series appear when the first pass ends, which may not have happened yet
+        passes = d.metric("ivs_syncd_reconcile_passes_total", "*", absent_ok=True)
+        wait_for(lambda: d.metric("ivs_syncd_reconcile_passes_total", "*", absent_ok=True)
+                 > passes + 1, 10,
                  "two more passes", step=0.2)
         assert state_but_sync_time(pg, db) == before
         errors = d.metric("ivs_syncd_reconcile_shows_errors_total", "*")
