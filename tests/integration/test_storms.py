@@ -3,16 +3,12 @@ SYNC_FRESHNESS, all-shows requests joining a pass, the shared rate limit and
 SYNC_MAX_WAIT, bounded memory."""
 import http.client
 import json
-import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import ASAN, channel_arn, ivs_event  # noqa: E402
-from test_reconcile import (AUTH, EB, SYNC, add_show, add_shows, aws_env,  # noqa: E402,F401
-                            by_id, check_body_shape, fake, fake_calls, in_background, iso_now,
-                            sync, wait_until)
+from conftest import (ASAN, AUTH, EB, SYNC, add_show, add_shows, aws_env, by_id,
+                      channel_arn, check_body_shape, fake_calls, in_background, iso_now,
+                      ivs_event, sync, wait_until)
 
 
 def storm(d, bodies, timeout=30):
