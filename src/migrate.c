@@ -168,8 +168,8 @@ static int grant_to(PGconn *pg, const char *role, FILE *out, FILE *err)
     const char *p[1] = {role};
     if (exec_ok(pg, "BEGIN", err, "begin") < 0)
         return -1;
-    PGresult *r = PQexecParams(pg, "SELECT ivs_sync.grant_serving_role($1)", 1, NULL, p, NULL,
-                               NULL, 0);
+    PGresult *r =
+        PQexecParams(pg, "SELECT ivs_sync.grant_serving_role($1)", 1, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         fprintf(err, "migrate: --grant-to %s failed: %s", role, PQresultErrorMessage(r));
         PQclear(r);

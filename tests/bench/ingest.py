@@ -27,7 +27,8 @@ try:
 except ImportError:
     import types
     sys.modules["pytest"] = types.SimpleNamespace(fixture=lambda *a, **k: (
-        a[0] if a and callable(a[0]) else (lambda f: f)))
+        a[0] if a and callable(a[0]) else (lambda f: f)),
+        register_assert_rewrite=lambda *names: None)
 from conftest import PG, PG_BIN, clean_env  # noqa: E402
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ivs-bench"

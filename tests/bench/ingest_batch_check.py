@@ -21,7 +21,8 @@ try:
     import pytest  # noqa: F401
 except ImportError:
     sys.modules["pytest"] = types.SimpleNamespace(fixture=lambda *a, **k: (
-        a[0] if a and callable(a[0]) else (lambda f: f)))
+        a[0] if a and callable(a[0]) else (lambda f: f)),
+        register_assert_rewrite=lambda *names: None)
 from conftest import PG, clean_env  # noqa: E402
 
 ACCT = "123456789012"

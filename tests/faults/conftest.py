@@ -1,6 +1,6 @@
 """tests/faults: the long fault and hostile-client variants (make test-faults).  They
-reuse the fixtures of tests/integration/conftest.py and the scenario functions of
-tests/integration/test_faults.py / test_hostile.py, run bigger."""
+reuse the fixtures and helpers of tests/integration/conftest.py and the scenario
+functions of tests/integration/fault_scenarios.py, run bigger."""
 import importlib.util
 import pathlib
 import sys
@@ -12,7 +12,7 @@ _mod = importlib.util.module_from_spec(_spec)
 sys.modules["ivs_it_conftest"] = _mod
 _spec.loader.exec_module(_mod)
 # fixtures (pg, db, signer, daemon_factory) and helpers, as if defined here; the
-# integration modules' `from conftest import ...` then finds them in this module
+# integration helper modules' `from conftest import ...` then finds them in this module
 globals().update({k: v for k, v in vars(_mod).items() if not k.startswith("__")})
 
 

@@ -1,8 +1,10 @@
 """Fixtures for integration tests: a throwaway PostgreSQL cluster, the real
 ivs-syncd binary on an ephemeral loopback port, a test SNS signing key and
-certificate, and helpers to talk HTTP to the daemon."""
+certificate, helpers to talk HTTP to the daemon, and the helpers the test modules
+share (a test module never imports another one; tests/faults/conftest.py re-exports
+all of this module)."""
 import base64
-import hashlib
+import datetime as _dt
 import http.client
 import json
 import os
@@ -19,6 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from fakeivs import FakeIVS
+
+# helper modules whose asserts pytest should explain like a test module's
+pytest.register_assert_rewrite("fault_scenarios")
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("IVS_SYNCD_BIN", str(ROOT / "build" / "ivs-syncd"))
 TESTDATA = Path(os.environ.get("IVS_TESTDATA") or (ROOT / "tests" / "fixtures"))
@@ -28,6 +35,17 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:ivs-events"
 CERT_NAME = "SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/" + CERT_NAME
 ACCOUNT = "123456789012"
+VALGRIND = os.environ.get("IVS_VALGRIND") == "1"
+SLOW = 10 if VALGRIND else 1   # time budgets stretch under valgrind
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# the sync API and the EventBridge route as base_env/aws_env configure them
+KEY = "svc-role-key-0123456789abcdef"
+AUTH = {"Authorization": "Bearer " + KEY, "Content-Type": "application/json"}
+EB = {"X-Ivs-Syncd-Token": "eb-secret-token", "Content-Type": "application/json"}
+SYNC = "/functions/v1/sync-ivs-stream-status"
+SHOW_COLS = ["status", "stream_status", "is_streaming", "ivs_stream_id", "went_live_at",
+             "actual_start", "ended_at", "actual_end", "stream_state_at", "viewer_count",
+             "stream_health", "stream_synced_at"]
 
 
 def free_port():
@@ -150,8 +168,8 @@ class Daemon:
     """The real ivs-syncd on 127.0.0.1:<ephemeral>."""
 
     def __init__(self, env, wait_ready=True, args=()):
-        self.log_path = tempfile.mktemp(prefix="ivs-syncd-log-")
-        self.logf = open(self.log_path, "w+")
+        self.logf = tempfile.NamedTemporaryFile("w+", prefix="ivs-syncd-log-", delete=False)
+        self.log_path = self.logf.name
         self.proc = subprocess.Popen([BIN, "serve", *args], env=env, stdout=self.logf,
                                      stderr=subprocess.STDOUT)
         self.port = None
@@ -215,17 +233,49 @@ class Daemon:
         except ValueError:
             return st, data
 
-    def metric(self, name, labels=""):
-        _, _, data = self.request("GET", "/metrics")
-        want = name + ("{" + labels + "}" if labels else "")
-        total = 0.0
-        for line in data.decode().splitlines():
-            if line.startswith("#"):
+    def metrics_text(self):
+        st, _, data = self.request("GET", "/metrics")
+        assert st == 200, f"/metrics answered {st}"
+        return data.decode()
+
+    def metric(self, name, labels="", absent_ok=False):
+        """The value of one series of /metrics: name plus labels as the daemon renders
+        them ('kind="single",result="fresh"'), or the sum over every series of the
+        family with labels="*".  A histogram's series are name_count, name_sum.
+
+        A series that is not there is an error, so that a renamed metric cannot make an
+        `== 0` assertion pass.  absent_ok=True is for the labelled series the daemon
+        only creates on first use: it returns 0 when the series is missing, but the
+        family must still be declared (its # TYPE line), so a rename still fails."""
+        text = self.metrics_text()
+        want = name + ("{" + labels + "}" if labels and labels != "*" else "")
+        families = set()
+        total, found = 0.0, False
+        for line in text.splitlines():
+            if line.startswith("# TYPE "):
+                parts = line.split()
+                if len(parts) >= 4:
+                    families.add(parts[2])
+                continue
+            if line.startswith("#") or not line.strip():
                 continue
             key, _, val = line.rpartition(" ")
             if key == want or (labels == "*" and key.split("{")[0] == name):
                 total += float(val)
-        return total
+                found = True
+        if found:
+            return total
+        family = name
+        for suffix in ("_count", "_sum", "_bucket"):
+            if name.endswith(suffix) and name[: -len(suffix)] in families:
+                family = name[: -len(suffix)]
+        if family not in families:
+            raise AssertionError(f"/metrics has no family {family} (renamed or not declared?)")
+        if absent_ok:
+            return 0.0
+        have = sorted({ln.rpartition(" ")[0] for ln in text.splitlines()
+                       if ln.startswith(family) and not ln.startswith("#")})
+        raise AssertionError(f"/metrics has no series {want}; the family has: {have}")
 
     def stop(self, sig=signal.SIGTERM, timeout=25):
         if self.proc.poll() is None:
@@ -308,16 +358,6 @@ def signer(tmp_path_factory):
     return Signer(str(tmp_path_factory.mktemp("sns")))
 
 
-def add_show(pg, db, channel, status="scheduled", **cols):
-    """Insert a show on channel; returns its id."""
-    sid = str(uuid.uuid4())
-    extra = "".join(f", {k}" for k in cols)
-    vals = "".join(f", '{v}'" for v in cols.values())
-    pg.psql(f"INSERT INTO shows (id, title, status, ivs_channel_arn{extra}) VALUES "
-            f"('{sid}', 't', '{status}', '{channel}'{vals})", db)
-    return sid
-
-
 def channel_arn(n, region="us-east-1"):
     return f"arn:aws:ivs:{region}:{ACCOUNT}:channel/ch{n:08d}"
 
@@ -340,3 +380,158 @@ def base_env(pg, db, signer=None, **kw):
         env["SNS_CERT_DIR"] = signer.certdir
     env.update({k: v for k, v in kw.items()})
     return clean_env(**env)
+
+
+# ---- helpers shared by the test modules ----
+
+@pytest.fixture
+def fake():
+    f = FakeIVS(credentials={"AKIDFAKE": ("fake-secret", None)})
+    yield f
+    f.close()
+
+
+def aws_env(pg, db, fake, signer=None, **kw):
+    """base_env with AWS credentials pointing at fake and the service key set."""
+    env = dict(AWS_ACCESS_KEY_ID="AKIDFAKE", AWS_SECRET_ACCESS_KEY="fake-secret",
+               AWS_ENDPOINT_URL_IVS=fake.url, SERVICE_ROLE_KEY=KEY, IVS_MAX_RPS="50",
+               IVS_MAX_INFLIGHT="16")
+    env.update(kw)
+    return base_env(pg, db, signer, **env)
+
+
+def add_show(pg, db, channel, status="scheduled", **cols):
+    """Insert a show on channel (None: no channel; a None column: NULL); returns its id."""
+    sid = str(uuid.uuid4())
+    names = "".join(f", {k}" for k in cols)
+    vals = "".join(", NULL" if v is None else f", '{v}'" for v in cols.values())
+    ch = "NULL" if channel is None else f"'{channel}'"
+    pg.psql(f"INSERT INTO shows (id, title, status, ivs_channel_arn{names}) VALUES "
+            f"('{sid}', 't', '{status}', {ch}{vals})", db)
+    return sid
+
+
+def add_shows(pg, db, channels, status="scheduled", **cols):
+    """Many shows in one statement; returns their ids in order."""
+    ids = [str(uuid.uuid4()) for _ in channels]
+    names = "".join(f", {k}" for k in cols)
+    vals = "".join(f", '{v}'" for v in cols.values())
+    rows = ",".join(f"('{i}', 't', '{status}', '{c}'{vals})" for i, c in zip(ids, channels))
+    pg.psql(f"INSERT INTO shows (id, title, status, ivs_channel_arn{names}) VALUES {rows}", db)
+    return ids
+
+
+def show(pg, db, sid):
+    r = pg.rows("SELECT " + ", ".join(f"coalesce({c}::text, '')" for c in SHOW_COLS) +
+                f" FROM shows WHERE id = '{sid}'", db)[0]
+    return dict(zip(SHOW_COLS, r))
+
+
+def ts_of(pg, db, sql_time):
+    """A timestamptz text as epoch seconds (float), via PostgreSQL."""
+    return float(pg.psql(f"SELECT extract(epoch FROM '{sql_time}'::timestamptz)", db))
+
+
+def iso_now(offset=0.0):
+    d = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=offset)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (d.microsecond // 1000)
+
+
+def sync(d, body=None, headers=AUTH, path=SYNC, timeout=30):
+    if body is None:
+        return d.json("POST", path, "", headers, timeout=timeout)
+    return d.json("POST", path, body, headers, timeout=timeout)
+
+
+def wait_until(fn, timeout=10.0, step=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(step)
+
+
+def in_background(fn, *args, **kw):
+    """Run fn in a thread; returns a callable that joins it and returns its result."""
+    box = {}
+
+    def run():
+        try:
+            box["v"] = fn(*args, **kw)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the joiner
+            box["e"] = e
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+
+    def join(timeout=60):
+        t.join(timeout)
+        assert not t.is_alive(), "background call did not finish"
+        if "e" in box:
+            raise box["e"]
+        return box["v"]
+    return join
+
+
+def fake_calls(fake, op=None):
+    c = fake.stats()["calls"]
+    return c[op] if op else sum(c.values())
+
+
+def row_versions(pg, db):
+    """xmin and ctid of every show: an UPDATE (even to the same values) changes them."""
+    return pg.rows("SELECT id, xmin::text, ctid::text FROM shows ORDER BY id", db)
+
+
+def by_id(results):
+    return {r["showId"]: r for r in results}
+
+
+def check_result_shape(r):
+    assert set(r) <= {"showId", "previousStatus", "newStatus", "changed", "viewerCount",
+                      "error"}, r
+    assert {"showId", "previousStatus", "newStatus", "changed"} <= set(r), r
+    assert isinstance(r["changed"], bool)
+    assert r["newStatus"] in ("live", "offline"), r
+    if "viewerCount" in r:
+        assert isinstance(r["viewerCount"], int)
+    if "error" in r:
+        assert isinstance(r["error"], str) and r["error"]
+
+
+def check_body_shape(b, single):
+    assert set(b) == {"success", "summary", "results"}, b
+    assert b["success"] is True
+    assert set(b["summary"]) == {"total", "changed", "errors", "live", "offline"}
+    res = [b["results"]] if single else b["results"]
+    assert isinstance(b["results"], dict if single else list)
+    for r in res:
+        check_result_shape(r)
+    s = b["summary"]
+    assert s["total"] == len(res)
+    assert s["changed"] == sum(r["changed"] for r in res)
+    assert s["errors"] == sum("error" in r for r in res)
+    assert s["live"] == sum("error" not in r and r["newStatus"] == "live" for r in res)
+    assert s["offline"] == sum("error" not in r and r["newStatus"] == "offline" for r in res)
+    assert s["live"] + s["offline"] + s["errors"] == s["total"]
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+
+def healthz_time(d):
+    t = time.monotonic()
+    st, _, _ = d.request("GET", "/healthz", timeout=5 * SLOW)
+    assert st == 200
+    return time.monotonic() - t
+
+
+def alive(d):
+    assert d.proc.poll() is None, d.text()[-4000:]
+    assert healthz_time(d) < 1.0 * SLOW

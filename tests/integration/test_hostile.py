@@ -16,30 +16,8 @@ import uuid
 
 import pytest
 
-from conftest import base_env, channel_arn, ivs_event
-
-VALGRIND = os.environ.get("IVS_VALGRIND") == "1"
-SLOW = 10 if VALGRIND else 1   # time budgets stretch under valgrind
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process, from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / CLK_TCK
-
-
-def healthz_time(d):
-    t = time.monotonic()
-    st, _, _ = d.request("GET", "/healthz", timeout=5 * SLOW)
-    assert st == 200
-    return time.monotonic() - t
-
-
-def alive(d):
-    assert d.proc.poll() is None, d.text()[-4000:]
-    assert healthz_time(d) < 1.0 * SLOW
+from conftest import (SLOW, VALGRIND, alive, base_env, channel_arn, cpu_seconds, healthz_time,
+                      ivs_event)
 
 
 def raw(d, data, timeout=3.0, shut=False):

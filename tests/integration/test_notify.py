@@ -3,18 +3,15 @@ changed show, never for a no-op (SPEC 1.5)."""
 import datetime as _dt
 import json
 import select
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import psycopg2
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import base_env, channel_arn, ivs_event  # noqa: E402
-from test_reconcile import (EB, add_show, add_shows, aws_env, by_id, fake,  # noqa: E402,F401
-                            show, sync, wait_until)
+from conftest import (EB, add_show, add_shows, aws_env, base_env, channel_arn,
+                      ivs_event, show, sync, wait_until)
+
 
 CHANNEL = "ivs_sync_show_changed"
 KEYS = {"showId", "channelArn", "streamStatus", "isStreaming", "status", "streamId", "at"}

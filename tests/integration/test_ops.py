@@ -54,7 +54,8 @@ def test_metrics_after_a_scenario(pg, db, signer, daemon_factory):
     d = daemon_factory(base_env(pg, db, signer))
     ch = channel_arn(1)
     pg.psql(f"INSERT INTO shows (title, ivs_channel_arn) VALUES ('m', '{ch}')", db)
-    before = {k: d.metric(k, l) for k, l in [
+    # labelled counters are created on first use: before the scenario they are absent
+    before = {(k, l): d.metric(k, l, absent_ok=True) for k, l in [
         ("ivs_syncd_events_total", 'outcome="applied",via="sns"'),
         ("ivs_syncd_events_total", 'outcome="duplicate",via="sns"'),
         ("ivs_syncd_events_total", 'outcome="ignored",via="eventbridge"'),

@@ -4,17 +4,14 @@ import base64
 import hashlib
 import hmac
 import json
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import base_env, channel_arn  # noqa: E402
-from test_reconcile import (AUTH, KEY, SYNC, add_show, add_shows, aws_env, by_id,  # noqa: E402,F401
-                            check_body_shape, fake, fake_calls, show, sync)
+from conftest import (AUTH, KEY, SYNC, add_show, add_shows, aws_env, base_env, by_id,
+                      channel_arn, check_body_shape, fake_calls, show, sync)
+
 
 JWT_SECRET = "jwt-secret-for-tests-0123456789abcdef"
 UNAUTHORIZED = (401, {"error": "Unauthorized"})
