@@ -12,8 +12,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import ROOT, channel_arn, ivs_event  # noqa: E402
-from test_reconcile import EB, add_show, aws_env, wait_until  # noqa: E402
+from conftest import EB, ROOT, add_show, aws_env, channel_arn, ivs_event, wait_until  # noqa: E402
 
 PROM = ROOT / "infra" / "prometheus"
 RULES = PROM / "ivs-syncd.rules.yml"
