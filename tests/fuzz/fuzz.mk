@@ -32,7 +32,7 @@ FUZZ_SRC_sns      := sns jsonx
 FUZZ_SRC_sns_cert := sns jsonx
 FUZZ_SRC_event    := event arn jsonx
 FUZZ_SRC_jwt      := jwt jsonx
-FUZZ_SRC_ivs      := ivs arn aws_creds clock config http_client log metrics ratelimit
+FUZZ_SRC_ivs      := ivs_proto jsonx aws_creds clock config http_client log metrics ratelimit
 FUZZ_SRC_config   := config log
 
 # extra seed directories from the test fixtures
