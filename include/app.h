@@ -20,6 +20,7 @@ struct ivs;
 struct reconcile;
 struct sync;
 struct observe;
+struct ingest;
 
 struct app {
     struct event_base *base;
@@ -34,6 +35,7 @@ struct app {
     struct reconcile *rec;
     struct sync *sync;
     struct observe *obs; /* IVS confirmations (SYNC_FRESHNESS) */
+    struct ingest *ingest;
     /* set by reconcile: ask IVS about this channel now (targeted check) */
     void (*on_check)(struct app *a, const char *channel_arn);
     int draining;

@@ -117,6 +117,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     start_drain(a, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* ingest's targeted-check callback: reconcile's, once reconcile is set up */
+static void app_check_channel(const char *channel_arn, void *arg)
+{
+    struct app *a = arg;
+    if (a->on_check)
+        a->on_check(a, channel_arn);
+}
+
 int app_init(struct app *a, struct config *cfg)
 {
     memset(a, 0, sizeof(*a));
@@ -150,6 +158,9 @@ int app_init(struct app *a, struct config *cfg)
                     "queries refused (no connection or queue full)");
     a->db = db_new(a->base, &dbo, a->metrics);
     if (!a->db || ingest_prepare(a->db) < 0)
+        goto fail;
+    a->ingest = ingest_new(a->base, cfg, a->db, a->metrics, app_check_channel, a);
+    if (!a->ingest)
         goto fail;
     a->certs = sns_certs_new(a->hc, cfg->sns_cert_dir, cfg->sns_cert_cache_size, a->metrics);
     if (!a->certs)
@@ -222,6 +233,8 @@ void app_free(struct app *a)
     /* the pool next: its pending callbacks still answer their requests */
     if (a->db)
         db_free(a->db);
+    if (a->ingest)
+        ingest_free(a->ingest);
     if (a->sync)
         sync_free(a->sync);
     if (a->obs)

@@ -75,6 +75,8 @@ struct db {
     unsigned long gen;
     int in_use;
     int started;
+    void (*idle_fn)(void *arg);
+    void *idle_arg;
 };
 
 static int is_up(enum conn_state st)
@@ -127,6 +129,13 @@ static void update_gauges(struct db *db)
 static void conn_connect(struct conn *c);
 static void conn_send(struct conn *c);
 static void pump(struct db *db);
+
+/* From loop callbacks only: tell the idle callback a connection is free and nothing waits. */
+static void notify_idle(struct db *db)
+{
+    if (db->idle_fn && !db->qhead && db_idle(db) > 0)
+        db->idle_fn(db->idle_arg);
+}
 
 static void set_err(struct db *db, const char *what, PGconn *pg)
 {
@@ -406,6 +415,7 @@ static void op_done(struct conn *c, PGresult *r)
         LOG_DEBUG(NULL, "database connection up (%s)", db->name);
         update_gauges(db);
         pump(db);
+        notify_idle(db);
         return;
     }
     struct query *q = c->q;
@@ -419,6 +429,7 @@ static void op_done(struct conn *c, PGresult *r)
     if (c->st == C_IDLE)
         pump(db);
     update_gauges(db);
+    notify_idle(db);
 }
 
 static void conn_io(evutil_socket_t fd, short what, void *arg)
@@ -498,8 +509,7 @@ static void qtimer_cb(evutil_socket_t fd, short what, void *arg)
         if (!db->qhead)
             db->qtail = NULL;
         db->qlen--;
-        if (db->m)
-            metrics_inc(db->m, "ivs_syncd_db_queue_timeouts_total", db->labels);
+        db_count_queue_timeout(db);
         q->cb(NULL, "database busy: waited too long for a connection", q->arg);
         query_free(q);
     }
@@ -579,8 +589,7 @@ static int enqueue(struct db *db, const char *name, const char *sql, int n,
                    const char *const *values, db_cb cb, void *arg)
 {
     if (!any_up(db) || db->qlen >= db->opt.queue_max + (db->opt.size - db->in_use)) {
-        if (db->m)
-            metrics_inc(db->m, "ivs_syncd_db_refused_total", db->labels);
+        db_count_refused(db);
         return -1;
     }
     struct query *q = calloc(1, sizeof(*q));
@@ -647,6 +656,37 @@ int db_in_use(const struct db *db)
 int db_waiting(const struct db *db)
 {
     return db->qlen;
+}
+
+int db_idle(const struct db *db)
+{
+    int n = 0;
+    for (int i = 0; i < db->opt.size; i++)
+        n += db->conns[i].st == C_IDLE;
+    return n;
+}
+
+double db_queue_timeout(const struct db *db)
+{
+    return db->opt.queue_timeout;
+}
+
+void db_on_idle(struct db *db, void (*fn)(void *arg), void *arg)
+{
+    db->idle_fn = fn;
+    db->idle_arg = fn ? arg : NULL;
+}
+
+void db_count_refused(struct db *db)
+{
+    if (db->m)
+        metrics_inc(db->m, "ivs_syncd_db_refused_total", db->labels);
+}
+
+void db_count_queue_timeout(struct db *db)
+{
+    if (db->m)
+        metrics_inc(db->m, "ivs_syncd_db_queue_timeouts_total", db->labels);
 }
 
 void db_free(struct db *db)

@@ -76,7 +76,8 @@ static void verified(struct sns_job *j)
     }
     switch (j->msg.type) {
     case SNS_NOTIFICATION:
-        ingest_handle(a, ctx, j->msg.message, j->msg.message_len, j->msg.message_id, "sns", 1);
+        ingest_handle(a->ingest, ctx, j->msg.message, j->msg.message_len, j->msg.message_id, "sns",
+                      1);
         job_free(j);
         return;
     case SNS_UNSUBSCRIBE_CONFIRMATION: {
@@ -227,7 +228,7 @@ static void eventbridge_route(struct http_ctx *ctx, void *arg)
     }
     size_t len;
     const char *body = http_ctx_body(ctx, &len);
-    ingest_handle(a, ctx, body, len, NULL, "eventbridge", 0);
+    ingest_handle(a->ingest, ctx, body, len, NULL, "eventbridge", 0);
 }
 
 int route_sns_register(struct app *a)
