@@ -102,16 +102,16 @@ struct ivs_answer {
     size_t len;
 };
 /*
- * Classify one attempt's answer into e. A 200 is parsed: as GetStream into
- * *stream when stream is not NULL (IVS_OFFLINE when its state is not LIVE),
- * else as ListStreams into *page, *page_n and token (see
- * ivs_parse_list_streams). A malformed 200 is IVS_ERR_OTHER "MalformedAnswer";
- * a transport failure IVS_ERR_RETRYABLE "TransportError"; anything else goes
- * through ivs_parse_error().
+ * Classify one attempt's answer into e. A 200 is parsed: GetStream into
+ * *stream (IVS_OFFLINE when its state is not LIVE), ListStreams into *page,
+ * *n and token (see ivs_parse_list_streams). A malformed 200 is IVS_ERR_OTHER
+ * "MalformedAnswer"; a transport failure IVS_ERR_RETRYABLE "TransportError";
+ * anything else goes through ivs_parse_error().
  */
-void ivs_read_answer(const struct ivs_answer *a, struct ivs_stream *stream,
-                     struct ivs_stream **page, size_t *page_n, char *token, size_t tokcap,
-                     struct ivs_error *e);
+void ivs_read_get_answer(const struct ivs_answer *a, struct ivs_stream *stream,
+                         struct ivs_error *e);
+void ivs_read_list_answer(const struct ivs_answer *a, struct ivs_stream **page, size_t *n,
+                          char *token, size_t tokcap, struct ivs_error *e);
 
 /* The URL of operation ("GetStream") in region, or under endpoint (an override without a
  * trailing '/') when not NULL. -1 when it does not fit. */

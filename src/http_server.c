@@ -269,7 +269,7 @@ static const char *error_message(int status)
  * libevent's HTML page: see "HTTP errors" in the README.
  */
 static int json_error_page(struct evhttp_request *req, struct evbuffer *buf, int error,
-                             const char *reason, void *arg)
+                           const char *reason, void *arg)
 {
     (void)req;
     (void)reason;

@@ -442,9 +442,9 @@ static void http_done(const struct http_response *resp, void *arg)
         .len = resp->body_len,
     };
     if (c->op == OP_GET)
-        ivs_read_answer(&ans, &c->stream, NULL, NULL, NULL, 0, &e);
+        ivs_read_get_answer(&ans, &c->stream, &e);
     else
-        ivs_read_answer(&ans, NULL, &c->page, &c->page_n, c->page_token, sizeof(c->page_token), &e);
+        ivs_read_list_answer(&ans, &c->page, &c->page_n, c->page_token, sizeof(c->page_token), &e);
     if (e.outcome == IVS_OK || e.outcome == IVS_OFFLINE) {
         c->stream.sent_at_us = c->sent_at_us;
         for (size_t i = 0; i < c->page_n; i++)

@@ -403,29 +403,13 @@ void ivs_format_time(int64_t us, char *buf, size_t cap)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
-void ivs_read_answer(const struct ivs_answer *a, struct ivs_stream *stream,
-                     struct ivs_stream **page, size_t *page_n, char *token, size_t tokcap,
-                     struct ivs_error *e)
+/* Not a 200: a transport failure or an error answer. 0 when it was a 200 (nothing done). */
+static int read_failure(const struct ivs_answer *a, struct ivs_error *e)
 {
-    char perr[200];
     memset(e, 0, sizeof(*e));
-    if (!a->failed && a->status == 200) {
-        int rc;
-        if (stream)
-            rc = ivs_parse_get_stream(a->body, a->len, stream, perr, sizeof(perr));
-        else
-            rc = ivs_parse_list_streams(a->body, a->len, page, page_n, token, tokcap, perr,
-                                        sizeof(perr));
-        if (rc == 0) {
-            e->outcome = IVS_OK;
-            if (stream && stream->state[0] && strcmp(stream->state, "LIVE") != 0)
-                e->outcome = IVS_OFFLINE;
-        } else {
-            e->outcome = IVS_ERR_OTHER;
-            snprintf(e->code, sizeof(e->code), "MalformedAnswer");
-            snprintf(e->message, sizeof(e->message), "%s", perr);
-        }
-    } else if (a->failed) {
+    if (!a->failed && a->status == 200)
+        return 0;
+    if (a->failed) {
         e->outcome = IVS_ERR_RETRYABLE;
         snprintf(e->code, sizeof(e->code), "TransportError");
         snprintf(e->message, sizeof(e->message), "%s",
@@ -433,6 +417,39 @@ void ivs_read_answer(const struct ivs_answer *a, struct ivs_stream *stream,
     } else {
         ivs_parse_error(a->status, a->error_type, a->body, a->len, e);
     }
+    return -1;
+}
+
+static void malformed(struct ivs_error *e, const char *perr)
+{
+    e->outcome = IVS_ERR_OTHER;
+    snprintf(e->code, sizeof(e->code), "MalformedAnswer");
+    snprintf(e->message, sizeof(e->message), "%s", perr);
+}
+
+void ivs_read_get_answer(const struct ivs_answer *a, struct ivs_stream *stream, struct ivs_error *e)
+{
+    char perr[200];
+    if (read_failure(a, e) != 0)
+        return;
+    if (ivs_parse_get_stream(a->body, a->len, stream, perr, sizeof(perr)) != 0)
+        malformed(e, perr);
+    else if (stream->state[0] && strcmp(stream->state, "LIVE") != 0)
+        e->outcome = IVS_OFFLINE;
+    else
+        e->outcome = IVS_OK;
+}
+
+void ivs_read_list_answer(const struct ivs_answer *a, struct ivs_stream **page, size_t *n,
+                          char *token, size_t tokcap, struct ivs_error *e)
+{
+    char perr[200];
+    if (read_failure(a, e) != 0)
+        return;
+    if (ivs_parse_list_streams(a->body, a->len, page, n, token, tokcap, perr, sizeof(perr)) != 0)
+        malformed(e, perr);
+    else
+        e->outcome = IVS_OK;
 }
 
 int ivs_build_url(const char *endpoint, const char *region, const char *operation, char *url,
