@@ -27,6 +27,7 @@ struct checks;
 struct sync;
 struct observe;
 struct rolecheck;
+struct ingest;
 
 struct app {
     struct event_base *base;
@@ -45,12 +46,7 @@ struct app {
     struct sync *sync;
     struct observe *obs;    /* IVS confirmations (SYNC_FRESHNESS) */
     struct rolecheck *role; /* can the pool's role see and update shows? */
-    /*
-     * Ask IVS about this channel now (targeted check): wired by app_init to
-     * checks_request(a->checks). Kept in this shape for ingest, which calls
-     * it with the app until it gets the hook (checks_fn + arg) at set-up.
-     */
-    void (*on_check)(struct app *a, const char *channel_arn);
+    struct ingest *ingest;
     struct route_health_ctx health_ctx;
     struct route_sns_ctx sns_ctx;
     int draining;

@@ -55,6 +55,24 @@ const char *db_last_error(const struct db *db);
 unsigned long db_generation(const struct db *db);
 int db_in_use(const struct db *db);
 int db_waiting(const struct db *db);
+/* Connections up and idle (when > 0, no query waits in the pool's queue). */
+int db_idle(const struct db *db);
+/* Seconds a query may wait for a connection (db_options.queue_timeout). */
+double db_queue_timeout(const struct db *db);
+/*
+ * fn(arg) runs from the loop when a connection turns idle with no query
+ * waiting (a query finished, a connection came up); never inside db_exec().
+ * For a caller with a queue of its own (ingest) that sends only onto an idle
+ * connection. One per pool; fn NULL clears it.
+ */
+void db_on_idle(struct db *db, void (*fn)(void *arg), void *arg);
+/*
+ * Count, in the pool's ivs_syncd_db_refused_total / _queue_timeouts_total,
+ * a request refused or timed out in such a caller's own queue (the pool
+ * counts what it refuses or times out itself).
+ */
+void db_count_refused(struct db *db);
+void db_count_queue_timeout(struct db *db);
 /* Closes connections; pending callbacks get res == NULL. */
 void db_free(struct db *db);
 

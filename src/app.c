@@ -71,12 +71,6 @@ static void declare_db_metrics(struct metrics *m)
                     "queries refused (no connection or queue full)");
 }
 
-/* ingest's check hook, in the shape ingest calls it today (see app.h). */
-static void on_check(struct app *a, const char *channel_arn)
-{
-    checks_request(a->checks, channel_arn);
-}
-
 /* The routes' ingest hook. */
 static void ingest_event(void *arg, struct http_ctx *ctx, const char *json, size_t len,
                          const char *sns_message_id, const char *via, int lenient)
@@ -88,7 +82,7 @@ static void ingest_event(void *arg, struct http_ctx *ctx, const char *json, size
         route_unavailable(ctx, "the database role cannot update shows (see /readyz)", 30);
         return;
     }
-    ingest_handle(arg, ctx, json, len, sns_message_id, via, lenient);
+    ingest_handle(a->ingest, ctx, json, len, sns_message_id, via, lenient);
 }
 
 static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
@@ -148,6 +142,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     start_drain(a, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* ingest's targeted-check callback: the checks module's, once it is set up */
+static void app_check_channel(const char *channel_arn, void *arg)
+{
+    struct app *a = arg;
+    if (a->checks)
+        checks_request(a->checks, channel_arn);
+}
+
 int app_init(struct app *a, struct config *cfg)
 {
     memset(a, 0, sizeof(*a));
@@ -172,6 +174,9 @@ int app_init(struct app *a, struct config *cfg)
     declare_db_metrics(a->metrics);
     a->db = db_new(a->base, &dbo, a->metrics);
     if (!a->db || ingest_prepare(a->db) < 0)
+        goto fail;
+    a->ingest = ingest_new(a->base, cfg, a->db, a->metrics, app_check_channel, a);
+    if (!a->ingest)
         goto fail;
     a->certs = sns_certs_new(a->hc, cfg->sns_cert_dir, cfg->sns_cert_cache_size, a->metrics);
     if (!a->certs)
@@ -209,7 +214,6 @@ int app_init(struct app *a, struct config *cfg)
     a->sync = sync_new(&sc);
     if (!a->leader || !a->checks || !a->sync)
         goto fail;
-    a->on_check = on_check;
     a->role = rolecheck_new(a->base, a->db, a->metrics);
     if (!a->role)
         goto fail;
@@ -285,6 +289,8 @@ void app_free(struct app *a)
     if (a->db)
         db_free(a->db);
     rolecheck_free(a->role); /* after the pool: its callbacks may still reach it */
+    if (a->ingest)
+        ingest_free(a->ingest);
     if (a->sync)
         sync_free(a->sync);
     if (a->obs)

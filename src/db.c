@@ -22,7 +22,24 @@ struct query {
     double enqueued;
 };
 
-enum conn_state { C_DOWN, C_CONNECTING, C_SETUP, C_IDLE, C_BUSY };
+/*
+ * A connection's states. Every change goes through set_state(), which aborts
+ * on a transition that is not in the table below (a bug, never an input
+ * error), and keeps the pool's in_use count and generation with the state.
+ */
+enum conn_state { C_DOWN, C_CONNECTING, C_SETUP, C_IDLE, C_BUSY, C_COUNT };
+
+static const char *const state_names[C_COUNT] = {"down", "connecting", "setup", "idle", "busy"};
+
+#define C_BIT(s) (1u << (s))
+/* legal[from]: the states a connection may move to from there */
+static const unsigned state_legal[C_COUNT] = {
+    [C_DOWN] = C_BIT(C_CONNECTING),
+    [C_CONNECTING] = C_BIT(C_SETUP) | C_BIT(C_DOWN),
+    [C_SETUP] = C_BIT(C_IDLE) | C_BIT(C_DOWN),
+    [C_IDLE] = C_BIT(C_BUSY) | C_BIT(C_DOWN),
+    [C_BUSY] = C_BIT(C_IDLE) | C_BIT(C_DOWN),
+};
 
 struct stmt {
     char *name;
@@ -58,7 +75,32 @@ struct db {
     unsigned long gen;
     int in_use;
     int started;
+    void (*idle_fn)(void *arg);
+    void *idle_arg;
 };
+
+static int is_up(enum conn_state st)
+{
+    return st == C_IDLE || st == C_BUSY;
+}
+
+static void set_state(struct conn *c, enum conn_state to)
+{
+    enum conn_state from = c->st;
+    if ((unsigned)from >= C_COUNT || (unsigned)to >= C_COUNT || !(state_legal[from] & C_BIT(to))) {
+        LOG_ERROR(NULL, "db: bad connection state transition %s -> %s",
+                  (unsigned)from < C_COUNT ? state_names[from] : "?",
+                  (unsigned)to < C_COUNT ? state_names[to] : "?");
+        abort();
+    }
+    c->st = to;
+    if (from == C_BUSY)
+        c->db->in_use--;
+    if (to == C_BUSY)
+        c->db->in_use++;
+    if (is_up(from) != is_up(to))
+        c->db->gen++; /* a connection was lost or opened */
+}
 
 static void query_free(struct query *q)
 {
@@ -78,7 +120,7 @@ static void update_gauges(struct db *db)
         return;
     int up = 0;
     for (int i = 0; i < db->opt.size; i++)
-        up += db->conns[i].st == C_IDLE || db->conns[i].st == C_BUSY;
+        up += is_up(db->conns[i].st);
     metrics_set(db->m, "ivs_syncd_db_pool_in_use", db->labels, db->in_use);
     metrics_set(db->m, "ivs_syncd_db_pool_waiting", db->labels, db->qlen);
     metrics_set(db->m, "ivs_syncd_db_pool_connections_up", db->labels, up);
@@ -87,6 +129,13 @@ static void update_gauges(struct db *db)
 static void conn_connect(struct conn *c);
 static void conn_send(struct conn *c);
 static void pump(struct db *db);
+
+/* From loop callbacks only: tell the idle callback a connection is free and nothing waits. */
+static void notify_idle(struct db *db)
+{
+    if (db->idle_fn && !db->qhead && db_idle(db) > 0)
+        db->idle_fn(db->idle_arg);
+}
 
 static void set_err(struct db *db, const char *what, PGconn *pg)
 {
@@ -149,7 +198,7 @@ static void fail_queue(struct db *db, const char *err)
 static int any_up(const struct db *db)
 {
     for (int i = 0; i < db->opt.size; i++)
-        if (db->conns[i].st == C_IDLE || db->conns[i].st == C_BUSY)
+        if (is_up(db->conns[i].st))
             return 1;
     return 0;
 }
@@ -177,7 +226,7 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 static void conn_fail(struct conn *c, const char *what)
 {
     struct db *db = c->db;
-    int was_up = c->st == C_IDLE || c->st == C_BUSY;
+    int was_up = is_up(c->st);
     set_err(db, what, c->pg);
     if (db->m)
         metrics_inc(db->m, "ivs_syncd_db_errors_total", db->labels);
@@ -196,11 +245,7 @@ static void conn_fail(struct conn *c, const char *what)
         PQfinish(c->pg);
         c->pg = NULL;
     }
-    if (c->st == C_BUSY)
-        db->in_use--;
-    c->st = C_DOWN;
-    if (was_up)
-        db->gen++;
+    set_state(c, C_DOWN);
     if (q)
         fail_later(db, q, db->err);
     if (!any_up(db))
@@ -275,7 +320,7 @@ static void poll_connect(struct conn *c)
             conn_fail(c, "set non-blocking");
             return;
         }
-        c->st = C_SETUP;
+        set_state(c, C_SETUP);
         c->setup_step = 0;
         want(c, 1, 0);
         conn_send(c);
@@ -292,13 +337,12 @@ static void conn_connect(struct conn *c)
     snprintf(tmo, sizeof(tmo), "%d", db->opt.connect_timeout);
     const char *kw[] = {"dbname", "application_name", "connect_timeout", NULL};
     const char *vals[] = {db->conninfo, "ivs-syncd", tmo, NULL};
+    set_state(c, C_CONNECTING);
     c->pg = PQconnectStartParams(kw, vals, 1);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
-        c->st = C_CONNECTING;
         conn_fail(c, "connect");
         return;
     }
-    c->st = C_CONNECTING;
     c->sock = -1;
     struct timeval tv = {db->opt.connect_timeout, 0};
     evtimer_del(c->tev);
@@ -365,19 +409,18 @@ static void op_done(struct conn *c, PGresult *r)
             return;
         }
         evtimer_del(c->tev);
-        c->st = C_IDLE;
+        set_state(c, C_IDLE);
         c->backoff = 0;
-        db->gen++;
         db->err[0] = '\0';
         LOG_DEBUG(NULL, "database connection up (%s)", db->name);
         update_gauges(db);
         pump(db);
+        notify_idle(db);
         return;
     }
     struct query *q = c->q;
     c->q = NULL;
-    c->st = C_IDLE;
-    db->in_use--;
+    set_state(c, C_IDLE);
     if (q) {
         q->cb(r, r ? NULL : "no result", q->arg);
         query_free(q);
@@ -386,6 +429,7 @@ static void op_done(struct conn *c, PGresult *r)
     if (c->st == C_IDLE)
         pump(db);
     update_gauges(db);
+    notify_idle(db);
 }
 
 static void conn_io(evutil_socket_t fd, short what, void *arg)
@@ -447,8 +491,7 @@ static void pump(struct db *db)
         db->qlen--;
         q->next = NULL;
         c->q = q;
-        c->st = C_BUSY;
-        db->in_use++;
+        set_state(c, C_BUSY);
         conn_send(c);
     }
     update_gauges(db);
@@ -466,8 +509,7 @@ static void qtimer_cb(evutil_socket_t fd, short what, void *arg)
         if (!db->qhead)
             db->qtail = NULL;
         db->qlen--;
-        if (db->m)
-            metrics_inc(db->m, "ivs_syncd_db_queue_timeouts_total", db->labels);
+        db_count_queue_timeout(db);
         q->cb(NULL, "database busy: waited too long for a connection", q->arg);
         query_free(q);
     }
@@ -547,8 +589,7 @@ static int enqueue(struct db *db, const char *name, const char *sql, int n,
                    const char *const *values, db_cb cb, void *arg)
 {
     if (!any_up(db) || db->qlen >= db->opt.queue_max + (db->opt.size - db->in_use)) {
-        if (db->m)
-            metrics_inc(db->m, "ivs_syncd_db_refused_total", db->labels);
+        db_count_refused(db);
         return -1;
     }
     struct query *q = calloc(1, sizeof(*q));
@@ -615,6 +656,37 @@ int db_in_use(const struct db *db)
 int db_waiting(const struct db *db)
 {
     return db->qlen;
+}
+
+int db_idle(const struct db *db)
+{
+    int n = 0;
+    for (int i = 0; i < db->opt.size; i++)
+        n += db->conns[i].st == C_IDLE;
+    return n;
+}
+
+double db_queue_timeout(const struct db *db)
+{
+    return db->opt.queue_timeout;
+}
+
+void db_on_idle(struct db *db, void (*fn)(void *arg), void *arg)
+{
+    db->idle_fn = fn;
+    db->idle_arg = fn ? arg : NULL;
+}
+
+void db_count_refused(struct db *db)
+{
+    if (db->m)
+        metrics_inc(db->m, "ivs_syncd_db_refused_total", db->labels);
+}
+
+void db_count_queue_timeout(struct db *db)
+{
+    if (db->m)
+        metrics_inc(db->m, "ivs_syncd_db_queue_timeouts_total", db->labels);
 }
 
 void db_free(struct db *db)

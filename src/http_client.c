@@ -18,6 +18,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
+
 #define DEFAULT_TIMEOUT_MS         10000L
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000L
 #define DEFAULT_MAX_RESPONSE       (1024 * 1024)
@@ -37,6 +39,7 @@ struct transfer {
     size_t resp_len, resp_cap, max_response;
     int too_large;
     int headers_too_large;
+    int doomed; /* failed by fail_all() */
     struct http_client_headers hdrs;
     char errbuf[CURL_ERROR_SIZE];
     http_done_cb cb;
@@ -62,6 +65,54 @@ struct http_client {
 };
 
 static void check_multi_info(struct http_client *c);
+static void finish(struct http_client *c, struct transfer *t, CURLcode rc);
+
+/*
+ * Check the CURLMcode of a curl_multi_* call, as hiperfifo.c's mcode_or_die()
+ * does, but without dying: CURLM_BAD_SOCKET (the socket was already closed)
+ * is harmless; anything else is logged. Returns 0 for those two, -1 else.
+ */
+static int mcode_ok(const char *where, CURLMcode code)
+{
+    if (code == CURLM_OK)
+        return 0;
+    if (code == CURLM_BAD_SOCKET) {
+        LOG_DEBUG(NULL, "http client: %s: %s", where, curl_multi_strerror(code));
+        return 0;
+    }
+    LOG_ERROR(NULL, "http client: %s: %s", where, curl_multi_strerror(code));
+    return -1;
+}
+
+/*
+ * curl_multi_socket_action() failed (out of memory, internal error): the
+ * multi handle can no longer be trusted to drive the transfers it holds, so
+ * each one fails now (its callback runs) instead of hanging. Transfers that
+ * callbacks start meanwhile are not touched.
+ */
+static void fail_all(struct http_client *c, CURLMcode code)
+{
+    for (struct transfer *t = c->transfers; t; t = t->next)
+        t->doomed = 1;
+    for (;;) {
+        struct transfer *t = c->transfers;
+        while (t && !t->doomed)
+            t = t->next;
+        if (!t)
+            break;
+        snprintf(t->errbuf, sizeof(t->errbuf), "curl multi: %s", curl_multi_strerror(code));
+        finish(c, t, CURLE_SEND_ERROR);
+    }
+}
+
+static void socket_action(struct http_client *c, curl_socket_t fd, int action)
+{
+    int running = 0;
+    CURLMcode rc = curl_multi_socket_action(c->multi, fd, action, &running);
+    if (mcode_ok(fd == CURL_SOCKET_TIMEOUT ? "socket_action(timeout)" : "socket_action", rc) != 0)
+        fail_all(c, rc);
+    check_multi_info(c);
+}
 
 static void sock_unlink(struct http_client *c, struct sock_ctx *s)
 {
@@ -81,9 +132,7 @@ static void event_cb(evutil_socket_t fd, short what, void *arg)
     struct http_client *c = arg;
     int action =
         ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-    int running = 0;
-    curl_multi_socket_action(c->multi, fd, action, &running);
-    check_multi_info(c);
+    socket_action(c, fd, action);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -91,9 +140,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct http_client *c = arg;
-    int running = 0;
-    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_multi_info(c);
+    socket_action(c, CURL_SOCKET_TIMEOUT, 0);
 }
 
 static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
@@ -120,7 +167,7 @@ static int multi_sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, vo
 
     if (what == CURL_POLL_REMOVE) {
         if (s) {
-            curl_multi_assign(c->multi, fd, NULL);
+            mcode_ok("assign", curl_multi_assign(c->multi, fd, NULL));
             sock_unlink(c, s);
         }
         return 0;
@@ -137,7 +184,10 @@ static int multi_sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, vo
         if (c->socks)
             c->socks->prev = s;
         c->socks = s;
-        curl_multi_assign(c->multi, fd, s);
+        if (mcode_ok("assign", curl_multi_assign(c->multi, fd, s)) != 0) {
+            sock_unlink(c, s);
+            return -1;
+        }
     }
     short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
                  ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
@@ -242,7 +292,7 @@ static void finish(struct http_client *c, struct transfer *t, CURLcode rc)
     char msg[CURL_ERROR_SIZE + 64];
     memset(&resp, 0, sizeof(resp));
 
-    curl_multi_remove_handle(c->multi, t->easy);
+    mcode_ok("remove_handle", curl_multi_remove_handle(c->multi, t->easy));
     transfer_unlink(c, t);
     c->pending--;
 
@@ -306,15 +356,18 @@ struct http_client *http_client_new(struct event_base *base)
     c->timer = evtimer_new(base, timer_cb, c);
     if (!c->timer)
         goto fail;
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, multi_sock_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 32L);
+    if (mcode_ok("setopt", curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, multi_sock_cb)) ||
+        mcode_ok("setopt", curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c)) ||
+        mcode_ok("setopt", curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb)) ||
+        mcode_ok("setopt", curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c)) ||
+        mcode_ok("setopt", curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 32L)))
+        goto fail;
     return c;
 fail:
+    if (c->timer)
+        event_free(c->timer);
     if (c->multi)
-        curl_multi_cleanup(c->multi);
+        mcode_ok("cleanup", curl_multi_cleanup(c->multi));
     free(c);
     curl_global_cleanup();
     return NULL;
@@ -327,11 +380,11 @@ void http_client_free(struct http_client *c)
     while (c->transfers) {
         struct transfer *t = c->transfers;
         transfer_unlink(c, t);
-        curl_multi_remove_handle(c->multi, t->easy);
+        mcode_ok("remove_handle", curl_multi_remove_handle(c->multi, t->easy));
         transfer_free(t);
     }
     c->closing = 1;
-    curl_multi_cleanup(c->multi);
+    mcode_ok("cleanup", curl_multi_cleanup(c->multi));
     while (c->socks)
         sock_unlink(c, c->socks);
     event_free(c->timer);
@@ -350,7 +403,7 @@ int http_client_cancel(struct http_client *c, void *arg)
         if (t->arg != arg)
             continue;
         transfer_unlink(c, t);
-        curl_multi_remove_handle(c->multi, t->easy);
+        mcode_ok("remove_handle", curl_multi_remove_handle(c->multi, t->easy));
         c->pending--;
         transfer_free(t);
         n++;
@@ -465,7 +518,7 @@ int http_client_request(struct http_client *c, const struct http_request *req, h
         SETOPT(CURLOPT_PASSWORD, req->aws_secret_key);
     }
 
-    if (curl_multi_add_handle(c->multi, t->easy) != CURLM_OK)
+    if (mcode_ok("add_handle", curl_multi_add_handle(c->multi, t->easy)) != 0)
         goto fail;
     t->next = c->transfers;
     if (c->transfers)

@@ -6,7 +6,6 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <sys/queue.h>
 #include <json-c/json.h>
@@ -225,12 +224,66 @@ static void ctx_free(struct http_ctx *c)
     free(c);
 }
 
+/*
+ * An error answered without a ctx (none could be allocated): the JSON body,
+ * "Connection: close". The request is not counted or logged.
+ */
+static void reply_bare_error(struct evhttp_request *req, int status, const char *msg)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Connection", "close");
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        evbuffer_add_printf(b, "{\"error\":\"%s\"}", msg);
+    evhttp_send_reply(req, status, NULL, b);
+    if (b)
+        evbuffer_free(b);
+}
+
+#if LIBEVENT_VERSION_NUMBER >= 0x02020000
+/* The {"error": ...} text of the errors evhttp itself detects. */
+static const char *error_message(int status)
+{
+    switch (status) {
+    case 413:
+        return "request body too large";
+    case 400:
+        return "malformed HTTP request";
+    case 404:
+        return "no such route";
+    case 405:
+        return "method not allowed";
+    case 503:
+        return "service unavailable";
+    default:
+        return "request failed";
+    }
+}
+
+/*
+ * libevent >= 2.2: the body of the errors evhttp answers itself (malformed
+ * request, headers or body past the limits, bad chunking) is ours, JSON like
+ * every other error of this service. (libevent still sets its own
+ * Content-Type and "Connection: close" on these answers.) With 2.1 they keep
+ * libevent's HTML page: see "HTTP errors" in the README.
+ */
+static int json_error_page(struct evhttp_request *req, struct evbuffer *buf, int error,
+                           const char *reason, void *arg)
+{
+    (void)req;
+    (void)reason;
+    (void)arg;
+    return evbuffer_add_printf(buf, "{\"error\":\"%s\"}", error_message(error)) < 0 ? -1 : 0;
+}
+#endif
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     struct http_server *s = arg;
     struct http_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
-        evhttp_send_error(req, 503, "out of memory");
+        reply_bare_error(req, 503, "out of memory");
         return;
     }
     c->srv = s;
@@ -290,51 +343,6 @@ static void dispatch(struct evhttp_request *req, void *arg)
     found->fn(c, found->arg);
 }
 
-/*
- * evhttp answers what it rejects itself (413 past MAX_BODY, 400 for a
- * malformed request, ...) with evhttp_send_error(), whose body is HTML.
- * libevent calls it through the PLT, so this definition in the executable
- * takes its place: the same status and "Connection: close", with the JSON
- * body every error of this service has.
- */
-void evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
-{
-    const char *msg;
-    switch (error) {
-    case 413:
-        msg = "request body too large";
-        break;
-    case 400:
-        msg = "malformed HTTP request";
-        break;
-    case 404:
-        msg = "no such route";
-        break;
-    case 405:
-        msg = "method not allowed";
-        break;
-    case 503:
-        msg = "service unavailable";
-        break;
-    default:
-        msg = "request failed";
-    }
-    if (!req->major && !req->minor) {
-        req->major = 1;
-        req->minor = 1;
-    }
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_clear_headers(h);
-    evhttp_add_header(h, "Content-Type", "application/json");
-    evhttp_add_header(h, "Connection", "close");
-    struct evbuffer *b = evbuffer_new();
-    if (b)
-        evbuffer_add_printf(b, "{\"error\":\"%s\"}", msg);
-    evhttp_send_reply(req, error, reason, b);
-    if (b)
-        evbuffer_free(b);
-}
-
 struct http_server *http_server_new(struct event_base *base, const struct config *cfg,
                                     struct metrics *m)
 {
@@ -361,6 +369,9 @@ struct http_server *http_server_new(struct event_base *base, const struct config
     evhttp_set_default_content_type(s->http, "application/json");
     evhttp_set_gencb(s->http, dispatch, s);
     evhttp_set_bevcb(s->http, guard_new, s);
+#if LIBEVENT_VERSION_NUMBER >= 0x02020000
+    evhttp_set_errorcb(s->http, json_error_page, s);
+#endif
     s->sweep = event_new(base, -1, EV_PERSIST, guard_sweep, s);
     struct timeval sweep_tv = {0, 250000};
     if (!s->sweep || event_add(s->sweep, &sweep_tv) < 0) {

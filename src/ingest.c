@@ -16,8 +16,15 @@
  * database went away answers 503 to each of its requests (SNS redelivers,
  * dedup makes that safe).
  *
- * State: one queue per process (a serving process has one app), reached only
- * from the event loop.
+ * One queue, one timeout: events wait only in the ingest object's queue
+ * (bounded by DB_QUEUE_MAX + DB_POOL_SIZE, then 503), at most the pool's queue
+ * timeout. A statement is sent only when the pool has an idle connection, so
+ * it never waits again in the pool's own queue; the pool says when one turns
+ * idle (db_on_idle). An event refused or timed out here is counted once, in
+ * the pool's ivs_syncd_db_{refused,queue_timeouts}_total (db_count_*); a
+ * statement the pool refuses is counted by the pool.
+ *
+ * State: all in struct ingest, reached only from the event loop.
  */
 #include "clock.h"
 #include "ingest.h"
@@ -29,7 +36,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "app.h"
 #include "config.h"
 #include "db.h"
 #include "ivsevent.h"
@@ -39,13 +45,26 @@
 #include "routes.h"
 
 #define INGEST_BATCH_MAX   64
-#define INGEST_COALESCE    8   /* events that justify a second statement in flight */
-#define INGEST_QUEUE_WAIT  5.0 /* seconds an event may wait for a connection */
-#define INGEST_CHECK_EVERY 1   /* seconds between checks of waiting events */
+#define INGEST_COALESCE    8 /* events that justify a second statement in flight */
+#define INGEST_CHECK_EVERY 1 /* seconds between checks of waiting events */
+
+struct ingest {
+    struct event_base *base;
+    const struct config *cfg;
+    struct db *db;
+    struct metrics *metrics;
+    ingest_check_fn on_check;
+    void *check_arg;
+    struct job *head, *tail;
+    int pending;
+    int inflight;           /* our statements running in the pool */
+    struct event *flush_ev; /* end of this loop turn */
+    struct event *check_ev; /* every INGEST_CHECK_EVERY while events wait */
+};
 
 struct job {
     struct job *next;
-    struct app *a;
+    struct ingest *in;
     struct http_ctx *ctx;
     double queued;
     int solo; /* retry of a failed batch: send alone */
@@ -55,18 +74,10 @@ struct job {
 };
 
 struct batch {
-    struct app *a;
+    struct ingest *in;
     int n;
     struct job *jobs[INGEST_BATCH_MAX];
 };
-
-static struct {
-    struct app *a;
-    struct job *head, *tail;
-    int pending;
-    int inflight; /* our statements running or queued in the pool */
-    int flush_scheduled, check_scheduled;
-} g;
 
 int ingest_prepare(struct db *db)
 {
@@ -94,20 +105,20 @@ static const char *kind_sql(enum ivsevent_kind k)
     }
 }
 
-static void count(struct app *a, const char *via, const char *outcome)
+static void count(struct ingest *in, const char *via, const char *outcome)
 {
     char l[96];
     snprintf(l, sizeof(l), "outcome=\"%s\",via=\"%s\"", outcome, via);
-    metrics_inc(a->metrics, "ivs_syncd_events_total", l);
+    metrics_inc(in->metrics, "ivs_syncd_events_total", l);
 }
 
-static void reject(struct app *a, struct http_ctx *ctx, const char *via, int status,
+static void reject(struct ingest *in, struct http_ctx *ctx, const char *via, int status,
                    const char *reason, const char *msg)
 {
     char l[96];
     snprintf(l, sizeof(l), "reason=\"%s\",via=\"%s\"", reason, via);
-    metrics_inc(a->metrics, "ivs_syncd_events_rejected_total", l);
-    count(a, via, "rejected");
+    metrics_inc(in->metrics, "ivs_syncd_events_rejected_total", l);
+    count(in, via, "rejected");
     LOG_INFO(http_ctx_request_id(ctx), "event rejected (%s): %s", reason, msg);
     http_reply_error(ctx, status, msg);
 }
@@ -206,80 +217,80 @@ static void job_free(struct job *j)
 static void job_unavailable(struct job *j, const char *why)
 {
     LOG_WARN(http_ctx_request_id(j->ctx), "event not stored: %s", why ? why : "unknown");
-    count(j->a, j->via, "unavailable");
+    count(j->in, j->via, "unavailable");
     route_unavailable(j->ctx, "event not stored: database unavailable", 1);
     job_free(j);
 }
 
 static void job_done(struct job *j, const char *outcome)
 {
-    struct app *a = j->a;
-    count(a, j->via, outcome);
-    if (!strcmp(outcome, "check") && a->on_check)
-        a->on_check(a, j->ev.channel.arn);
+    struct ingest *in = j->in;
+    count(in, j->via, outcome);
+    if (!strcmp(outcome, "check") && in->on_check)
+        in->on_check(j->ev.channel.arn, in->check_arg);
     answer(j->ctx, outcome);
     job_free(j);
 }
 
-static struct job *pop(void)
+static struct job *pop(struct ingest *in)
 {
-    struct job *j = g.head;
+    struct job *j = in->head;
     if (j) {
-        g.head = j->next;
-        if (!g.head)
-            g.tail = NULL;
+        in->head = j->next;
+        if (!in->head)
+            in->tail = NULL;
         j->next = NULL;
-        g.pending--;
+        in->pending--;
     }
     return j;
 }
 
-static void fail_pending(const char *why)
+static void fail_pending(struct ingest *in, const char *why)
 {
     struct job *j;
-    while ((j = pop()) != NULL)
+    while ((j = pop(in)) != NULL)
         job_unavailable(j, why);
 }
 
-static int loop_ended(struct app *a)
+static int loop_ended(const struct ingest *in)
 {
-    return event_base_got_exit(a->base) || event_base_got_break(a->base);
+    return event_base_got_exit(in->base) || event_base_got_break(in->base);
 }
 
-static void flush(struct app *a);
+static void flush(struct ingest *in);
 
 static void batch_done(PGresult *res, const char *err, void *arg)
 {
     struct batch *b = arg;
-    struct app *a = b->a;
-    g.inflight--;
+    struct ingest *in = b->in;
+    in->inflight--;
     int ok = db_ok(res) && PQntuples(res) == b->n && (b->n == 1 || PQnfields(res) == 2);
     if (ok && b->n > 1)
         for (int i = 0; i < b->n && ok; i++)
             ok = atoi(PQgetvalue(res, i, 0)) == i + 1 && !PQgetisnull(res, i, 1);
-    if (!ok && res && b->n > 1 && !loop_ended(a)) {
+    if (!ok && res && b->n > 1 && !loop_ended(in)) {
         /* an SQL error (a bad event, a deadlock): retry each event alone, first in line */
         LOG_WARN(NULL, "batch of %d events failed, retrying them one by one: %s", b->n,
                  PQresultErrorMessage(res));
-        metrics_inc(a->metrics, "ivs_syncd_ingest_batch_retries_total", NULL);
+        metrics_inc(in->metrics, "ivs_syncd_ingest_batch_retries_total", NULL);
         for (int i = b->n - 1; i >= 0; i--) {
             struct job *j = b->jobs[i];
             j->solo = 1;
-            j->next = g.head;
-            g.head = j;
-            if (!g.tail)
-                g.tail = j;
-            g.pending++;
+            j->next = in->head;
+            in->head = j;
+            if (!in->tail)
+                in->tail = j;
+            in->pending++;
         }
         free(b);
-        flush(a);
+        flush(in);
         return;
     }
     /* the connection is free again: send what waits before answering */
-    if (loop_ended(a))
-        fail_pending("shutting down");
+    if (loop_ended(in))
+        fail_pending(in, "shutting down");
     else
-        flush(a);
+        flush(in);
     for (int i = 0; i < b->n; i++) {
         struct job *j = b->jobs[i];
         if (!ok)
@@ -290,11 +301,11 @@ static void batch_done(PGresult *res, const char *err, void *arg)
     free(b);
 }
 
-static int send_single(struct app *a, struct batch *b)
+static int send_single(struct ingest *in, struct batch *b)
 {
     const struct ivsevent *ev = &b->jobs[0]->ev;
     char grace[16];
-    snprintf(grace, sizeof(grace), "%d", a->cfg->end_grace_seconds);
+    snprintf(grace, sizeof(grace), "%d", in->cfg->end_grace_seconds);
     const char *p[12] = {ev->id,
                          b->jobs[0]->mid,
                          b->jobs[0]->via,
@@ -307,10 +318,10 @@ static int send_single(struct app *a, struct batch *b)
                          ev->time,
                          ev->health[0] ? ev->health : NULL,
                          grace};
-    return db_exec(a->db, "ingest_event", 12, p, batch_done, b);
+    return db_exec(in->db, "ingest_event", 12, p, batch_done, b);
 }
 
-static int send_batch(struct app *a, struct batch *b)
+static int send_batch(struct ingest *in, struct batch *b)
 {
     struct sbuf s = {0};
     sb_add(&s, "[", 1);
@@ -337,63 +348,66 @@ static int send_batch(struct app *a, struct batch *b)
         return -1;
     }
     char grace[16];
-    snprintf(grace, sizeof(grace), "%d", a->cfg->end_grace_seconds);
+    snprintf(grace, sizeof(grace), "%d", in->cfg->end_grace_seconds);
     const char *p[2] = {s.p, grace};
-    int r = db_exec(a->db, "ingest_events", 2, p, batch_done, b);
+    int r = db_exec(in->db, "ingest_events", 2, p, batch_done, b);
     free(s.p);
     if (r == 0) {
-        metrics_inc(a->metrics, "ivs_syncd_ingest_batches_total", NULL);
-        metrics_add(a->metrics, "ivs_syncd_ingest_batched_events_total", NULL, b->n);
+        metrics_inc(in->metrics, "ivs_syncd_ingest_batches_total", NULL);
+        metrics_add(in->metrics, "ivs_syncd_ingest_batched_events_total", NULL, b->n);
     }
     return r;
 }
 
-static void expire_waiting(void)
+/* The one timeout: the pool's (DB queue timeout), for events waiting here. */
+static void expire_waiting(struct ingest *in)
 {
     double now = clock_mono();
-    while (g.head && now - g.head->queued > INGEST_QUEUE_WAIT) {
-        struct job *j = pop();
-        metrics_inc(j->a->metrics, "ivs_syncd_db_queue_timeouts_total", "pool=\"main\"");
+    double limit = db_queue_timeout(in->db);
+    while (in->head && now - in->head->queued > limit) {
+        struct job *j = pop(in);
+        db_count_queue_timeout(in->db);
         job_unavailable(j, "database busy: waited too long for a connection");
     }
 }
 
-static void flush(struct app *a)
+static void flush(struct ingest *in)
 {
-    expire_waiting();
+    expire_waiting(in);
     /* Half the pool: fewer statements in flight make larger batches (each event
      * cheaper for PostgreSQL); the other half stays free for the rest. */
-    int slots = (a->cfg->db_pool_size + 1) / 2;
-    while (g.head && g.inflight < slots) {
+    int slots = (in->cfg->db_pool_size + 1) / 2;
+    /* Only onto an idle connection: a statement never waits in the pool's queue too. */
+    while (in->head && in->inflight < slots && db_idle(in->db) > 0) {
         /* Like Nagle: while one of our statements runs, a few waiting events wait for
          * it to finish and go together (one commit); many go at once on another. */
-        if (g.inflight > 0 && g.pending < INGEST_COALESCE)
+        if (in->inflight > 0 && in->pending < INGEST_COALESCE)
             break;
         struct batch *b = calloc(1, sizeof(*b));
         if (!b) {
-            fail_pending("out of memory");
+            fail_pending(in, "out of memory");
             return;
         }
-        b->a = a;
-        if (g.head->solo) {
-            b->jobs[b->n++] = pop();
+        b->in = in;
+        if (in->head->solo) {
+            b->jobs[b->n++] = pop(in);
         } else {
             /* spread what waits over the free connections (they run in parallel) */
-            int free_slots = slots - g.inflight;
-            int want = (g.pending + free_slots - 1) / free_slots;
+            int free_slots = slots - in->inflight;
+            int want = (in->pending + free_slots - 1) / free_slots;
             if (want > INGEST_BATCH_MAX)
                 want = INGEST_BATCH_MAX;
-            while (g.head && !g.head->solo && b->n < want)
-                b->jobs[b->n++] = pop();
+            while (in->head && !in->head->solo && b->n < want)
+                b->jobs[b->n++] = pop(in);
         }
-        int r = b->n == 1 ? send_single(a, b) : send_batch(a, b);
+        int r = b->n == 1 ? send_single(in, b) : send_batch(in, b);
         if (r < 0) {
             for (int i = 0; i < b->n; i++)
                 job_unavailable(b->jobs[i], "database unavailable");
             free(b);
             continue;
         }
-        g.inflight++;
+        in->inflight++;
     }
 }
 
@@ -401,51 +415,86 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    g.flush_scheduled = 0;
     flush(arg);
 }
 
+/* Expire what waits too long even when nothing else happens. */
 static void check_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct app *a = arg;
-    g.check_scheduled = 0;
-    flush(a);
-    if (g.head && !g.check_scheduled) {
+    struct ingest *in = arg;
+    flush(in);
+    if (in->head) {
         struct timeval tv = {INGEST_CHECK_EVERY, 0};
-        g.check_scheduled = event_base_once(a->base, -1, EV_TIMEOUT, check_cb, a, &tv) == 0;
+        event_add(in->check_ev, &tv);
     }
 }
 
-static void enqueue(struct app *a, struct job *j)
+/* The pool has an idle connection again (another module's query finished). */
+static void idle_cb(void *arg)
 {
-    if (g.a != a) {
-        memset(&g, 0, sizeof(g));
-        g.a = a;
-        metrics_declare(a->metrics, "ivs_syncd_ingest_batches_total", METRIC_COUNTER,
-                        "statements that stored several events at once (group commit)");
-        metrics_declare(a->metrics, "ivs_syncd_ingest_batched_events_total", METRIC_COUNTER,
-                        "events stored by those statements");
-        metrics_declare(a->metrics, "ivs_syncd_ingest_batch_retries_total", METRIC_COUNTER,
-                        "batches that failed and were retried event by event");
-    }
+    struct ingest *in = arg;
+    if (in->head)
+        flush(in);
+}
+
+static void enqueue(struct ingest *in, struct job *j)
+{
     j->queued = clock_mono();
-    if (g.tail)
-        g.tail->next = j;
+    if (in->tail)
+        in->tail->next = j;
     else
-        g.head = j;
-    g.tail = j;
-    g.pending++;
+        in->head = j;
+    in->tail = j;
+    in->pending++;
     struct timeval zero = {0, 0};
-    if (!g.flush_scheduled)
-        g.flush_scheduled = event_base_once(a->base, -1, EV_TIMEOUT, flush_cb, a, &zero) == 0;
-    if (!g.check_scheduled) {
+    if (!event_pending(in->flush_ev, EV_TIMEOUT, NULL) && event_add(in->flush_ev, &zero) != 0)
+        flush(in);
+    if (!event_pending(in->check_ev, EV_TIMEOUT, NULL)) {
         struct timeval tv = {INGEST_CHECK_EVERY, 0};
-        g.check_scheduled = event_base_once(a->base, -1, EV_TIMEOUT, check_cb, a, &tv) == 0;
+        event_add(in->check_ev, &tv);
     }
-    if (!g.flush_scheduled)
-        flush(a);
+}
+
+struct ingest *ingest_new(struct event_base *base, const struct config *cfg, struct db *db,
+                          struct metrics *m, ingest_check_fn on_check, void *check_arg)
+{
+    struct ingest *in = calloc(1, sizeof(*in));
+    if (!in)
+        return NULL;
+    in->base = base;
+    in->cfg = cfg;
+    in->db = db;
+    in->metrics = m;
+    in->on_check = on_check;
+    in->check_arg = check_arg;
+    in->flush_ev = evtimer_new(base, flush_cb, in);
+    in->check_ev = evtimer_new(base, check_cb, in);
+    if (!in->flush_ev || !in->check_ev) {
+        ingest_free(in);
+        return NULL;
+    }
+    metrics_declare(m, "ivs_syncd_ingest_batches_total", METRIC_COUNTER,
+                    "statements that stored several events at once (group commit)");
+    metrics_declare(m, "ivs_syncd_ingest_batched_events_total", METRIC_COUNTER,
+                    "events stored by those statements");
+    metrics_declare(m, "ivs_syncd_ingest_batch_retries_total", METRIC_COUNTER,
+                    "batches that failed and were retried event by event");
+    db_on_idle(db, idle_cb, in);
+    return in;
+}
+
+void ingest_free(struct ingest *in)
+{
+    if (!in)
+        return;
+    fail_pending(in, "shutting down");
+    if (in->flush_ev)
+        event_free(in->flush_ev);
+    if (in->check_ev)
+        event_free(in->check_ev);
+    free(in);
 }
 
 /* ------------------------------------------------------------ requests */
@@ -464,7 +513,7 @@ static void log_event(struct http_ctx *ctx, const struct ivsevent *ev)
     free(s.p);
 }
 
-void ingest_handle(struct app *a, struct http_ctx *ctx, const char *json, size_t len,
+void ingest_handle(struct ingest *in, struct http_ctx *ctx, const char *json, size_t len,
                    const char *sns_message_id, const char *via, int lenient)
 {
     struct job *j = calloc(1, sizeof(*j));
@@ -473,24 +522,24 @@ void ingest_handle(struct app *a, struct http_ctx *ctx, const char *json, size_t
         return;
     }
     char err[256];
-    if (ivsevent_parse(json, len, a->cfg->json_max_depth, &j->ev, err, sizeof(err)) < 0) {
+    if (ivsevent_parse(json, len, in->cfg->json_max_depth, &j->ev, err, sizeof(err)) < 0) {
         free(j);
         if (lenient) {
-            count(a, via, "ignored");
+            count(in, via, "ignored");
             LOG_INFO(http_ctx_request_id(ctx), "authentic message is not an IVS event: %s", err);
             answer(ctx, "ignored");
             return;
         }
-        reject(a, ctx, via, 400, "malformed", err);
+        reject(in, ctx, via, 400, "malformed", err);
         return;
     }
-    if (!ivsevent_account_allowed(&j->ev, a->cfg->aws_account_ids)) {
+    if (!ivsevent_account_allowed(&j->ev, in->cfg->aws_account_ids)) {
         free(j);
-        reject(a, ctx, via, 403, "account", "event from an account not in AWS_ACCOUNT_IDS");
+        reject(in, ctx, via, 403, "account", "event from an account not in AWS_ACCOUNT_IDS");
         return;
     }
     /* account-wide events (e.g. a limit breach) have no channel: recorded, change nothing */
-    j->a = a;
+    j->in = in;
     j->ctx = ctx;
     snprintf(j->via, sizeof(j->via), "%s", via);
     if (sns_message_id && !(j->mid = strdup(sns_message_id))) {
@@ -499,10 +548,10 @@ void ingest_handle(struct app *a, struct http_ctx *ctx, const char *json, size_t
         return;
     }
     log_event(ctx, &j->ev);
-    if (!db_ready(a->db) || g.pending >= a->cfg->db_queue_max + a->cfg->db_pool_size) {
-        metrics_inc(a->metrics, "ivs_syncd_db_refused_total", "pool=\"main\"");
-        job_unavailable(j, !db_ready(a->db) ? db_last_error(a->db) : "ingest queue full");
+    if (!db_ready(in->db) || in->pending >= in->cfg->db_queue_max + in->cfg->db_pool_size) {
+        db_count_refused(in->db);
+        job_unavailable(j, !db_ready(in->db) ? db_last_error(in->db) : "ingest queue full");
         return;
     }
-    enqueue(a, j);
+    enqueue(in, j);
 }

@@ -3,15 +3,11 @@
 
 #include <ctype.h>
 #include <event2/event.h>
-#include <json-c/json.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "arn.h"
@@ -21,14 +17,11 @@
 #include "log.h"
 #include "metrics.h"
 
-#define JSON_DEPTH      32
-#define MAX_RESPONSE    (4 * 1024 * 1024)
-#define LIST_PAGE_SIZE  100
-#define LIST_MAX_PAGES  1000
-#define BACKOFF_BASE_US 100000LL
-#define BACKOFF_MAX_US  20000000LL
-#define REGION_MAX      31
-#define URL_MAX         1024
+#define MAX_RESPONSE   (4 * 1024 * 1024)
+#define LIST_PAGE_SIZE 100
+#define LIST_MAX_PAGES 1000
+#define REGION_MAX     31
+#define URL_MAX        1024
 
 #define M_CALLS     "ivs_syncd_ivs_calls_total"
 #define M_RETRIES   "ivs_syncd_ivs_retries_total"
@@ -39,417 +32,31 @@
 #define M_REFUSED   "ivs_syncd_ivs_ratelimit_refused_total"
 
 /* ------------------------------------------------------------------ */
-/* pure parts                                                          */
-/* ------------------------------------------------------------------ */
-
-const char *ivs_outcome_name(enum ivs_outcome o)
-{
-    switch (o) {
-    case IVS_OK:
-        return "ok";
-    case IVS_OFFLINE:
-        return "offline";
-    case IVS_ERR_NOT_FOUND:
-        return "not_found";
-    case IVS_ERR_ACCESS_DENIED:
-        return "access_denied";
-    case IVS_ERR_VALIDATION:
-        return "validation";
-    case IVS_ERR_AUTH:
-        return "auth";
-    case IVS_ERR_THROTTLED:
-        return "throttled";
-    case IVS_ERR_RETRYABLE:
-        return "retryable";
-    case IVS_ERR_NO_CREDENTIALS:
-        return "no_credentials";
-    case IVS_ERR_BUSY:
-        return "busy";
-    case IVS_ERR_OTHER:
-        return "other";
-    }
-    return "other";
-}
-
-static void copy_trunc(char *dst, size_t cap, const char *src, size_t n)
-{
-    if (cap == 0)
-        return;
-    if (n >= cap)
-        n = cap - 1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)src[i];
-        dst[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
-    }
-    dst[n] = '\0';
-}
-
-/* "ns#Code:rest" -> "Code" */
-static void clean_code(const char *s, char *dst, size_t cap)
-{
-    const char *hash = strchr(s, '#');
-    if (hash)
-        s = hash + 1;
-    size_t n = strcspn(s, ":");
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        n--;
-    while (n > 0 && isspace((unsigned char)*s)) {
-        s++;
-        n--;
-    }
-    copy_trunc(dst, cap, s, n);
-}
-
-static json_object *parse_json(const char *body, size_t len)
-{
-    if (!body || len > INT32_MAX)
-        return NULL;
-    json_tokener *tok = json_tokener_new_ex(JSON_DEPTH);
-    if (!tok)
-        return NULL;
-    json_object *o = json_tokener_parse_ex(tok, body, (int)len);
-    if (json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(o);
-        o = NULL;
-    } else if (json_tokener_get_parse_end(tok) < len) {
-        /* only whitespace may follow */
-        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-            if (!isspace((unsigned char)body[i])) {
-                json_object_put(o);
-                o = NULL;
-                break;
-            }
-    }
-    json_tokener_free(tok);
-    return o;
-}
-
-static const char *get_str(json_object *o, const char *key)
-{
-    json_object *v;
-    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
-}
-
-struct code_class {
-    const char *code;
-    enum ivs_outcome outcome;
-};
-
-static const struct code_class code_classes[] = {
-    {"ChannelNotBroadcasting", IVS_OFFLINE},
-    {"ResourceNotFoundException", IVS_ERR_NOT_FOUND},
-    {"AccessDeniedException", IVS_ERR_ACCESS_DENIED},
-    {"AccessDenied", IVS_ERR_ACCESS_DENIED},
-    {"ValidationException", IVS_ERR_VALIDATION},
-    {"InvalidSignatureException", IVS_ERR_AUTH},
-    {"SignatureDoesNotMatch", IVS_ERR_AUTH},
-    {"IncompleteSignature", IVS_ERR_AUTH},
-    {"IncompleteSignatureException", IVS_ERR_AUTH},
-    {"UnrecognizedClientException", IVS_ERR_AUTH},
-    {"InvalidClientTokenId", IVS_ERR_AUTH},
-    {"MissingAuthenticationToken", IVS_ERR_AUTH},
-    {"MissingAuthenticationTokenException", IVS_ERR_AUTH},
-    {"ExpiredToken", IVS_ERR_AUTH},
-    {"ExpiredTokenException", IVS_ERR_AUTH},
-    {"RequestExpired", IVS_ERR_AUTH},
-    {"ThrottlingException", IVS_ERR_THROTTLED},
-    {"Throttling", IVS_ERR_THROTTLED},
-    {"ThrottledException", IVS_ERR_THROTTLED},
-    {"TooManyRequestsException", IVS_ERR_THROTTLED},
-    {"RequestThrottled", IVS_ERR_THROTTLED},
-    {"RequestThrottledException", IVS_ERR_THROTTLED},
-    {"RequestLimitExceeded", IVS_ERR_THROTTLED},
-    {"SlowDown", IVS_ERR_THROTTLED},
-    {"PriorRequestNotComplete", IVS_ERR_THROTTLED},
-    {"InternalServerException", IVS_ERR_RETRYABLE},
-    {"InternalFailure", IVS_ERR_RETRYABLE},
-    {"InternalServerError", IVS_ERR_RETRYABLE},
-    {"ServiceUnavailable", IVS_ERR_RETRYABLE},
-    {"ServiceUnavailableException", IVS_ERR_RETRYABLE},
-    {"RequestTimeout", IVS_ERR_RETRYABLE},
-    {"RequestTimeoutException", IVS_ERR_RETRYABLE},
-};
-
-static enum ivs_outcome by_status(long status)
-{
-    if (status == 0 || status >= 500)
-        return IVS_ERR_RETRYABLE;
-    if (status == 429)
-        return IVS_ERR_THROTTLED;
-    if (status == 401)
-        return IVS_ERR_AUTH;
-    if (status == 403)
-        return IVS_ERR_ACCESS_DENIED;
-    return IVS_ERR_OTHER;
-}
-
-void ivs_parse_error(long status, const char *error_type_header, const char *body, size_t len,
-                     struct ivs_error *out)
-{
-    memset(out, 0, sizeof(*out));
-    json_object *root = NULL;
-    if (body && len > 0)
-        root = parse_json(body, len);
-    if (root && !json_object_is_type(root, json_type_object)) {
-        json_object_put(root);
-        root = NULL;
-    }
-    if (error_type_header && *error_type_header)
-        clean_code(error_type_header, out->code, sizeof(out->code));
-    if (!out->code[0] && root) {
-        const char *t = get_str(root, "__type");
-        if (!t || !*t)
-            t = get_str(root, "code");
-        if (!t || !*t)
-            t = get_str(root, "Code");
-        if (t)
-            clean_code(t, out->code, sizeof(out->code));
-    }
-    const char *msg = NULL;
-    if (root) {
-        msg = get_str(root, "exceptionMessage");
-        if (!msg)
-            msg = get_str(root, "message");
-        if (!msg)
-            msg = get_str(root, "Message");
-    }
-    if (msg)
-        copy_trunc(out->message, sizeof(out->message), msg, strlen(msg));
-
-    out->outcome = by_status(status);
-    if (out->code[0]) {
-        for (size_t i = 0; i < sizeof(code_classes) / sizeof(code_classes[0]); i++)
-            if (strcmp(out->code, code_classes[i].code) == 0) {
-                out->outcome = code_classes[i].outcome;
-                break;
-            }
-    } else if (status != 0) {
-        snprintf(out->code, sizeof(out->code), "HTTP %ld", status);
-    }
-    json_object_put(root);
-}
-
-int ivs_error_retryable(const struct ivs_error *e)
-{
-    return e->outcome == IVS_ERR_THROTTLED || e->outcome == IVS_ERR_RETRYABLE;
-}
-
-static int copy_str_field(json_object *o, const char *key, char *dst, size_t cap, int required,
-                          char *err, size_t errlen)
-{
-    json_object *v;
-    dst[0] = '\0';
-    if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null)) {
-        if (required) {
-            snprintf(err, errlen, "stream: %s missing", key);
-            return -1;
-        }
-        return 0;
-    }
-    if (!json_object_is_type(v, json_type_string)) {
-        snprintf(err, errlen, "stream: %s is not a string", key);
-        return -1;
-    }
-    size_t n = (size_t)json_object_get_string_len(v);
-    const char *s = json_object_get_string(v);
-    if (n >= cap || memchr(s, '\0', n)) {
-        snprintf(err, errlen, "stream: %s too long or invalid", key);
-        return -1;
-    }
-    if (required && n == 0) {
-        snprintf(err, errlen, "stream: %s empty", key);
-        return -1;
-    }
-    memcpy(dst, s, n);
-    dst[n] = '\0';
-    return 0;
-}
-
-static int parse_stream_obj(json_object *o, struct ivs_stream *out, char *err, size_t errlen)
-{
-    memset(out, 0, sizeof(*out));
-    out->viewer_count = -1;
-    if (!o || !json_object_is_type(o, json_type_object)) {
-        snprintf(err, errlen, "stream: not an object");
-        return -1;
-    }
-    if (copy_str_field(o, "channelArn", out->channel_arn, sizeof(out->channel_arn), 1, err,
-                       errlen) ||
-        copy_str_field(o, "streamId", out->stream_id, sizeof(out->stream_id), 1, err, errlen) ||
-        copy_str_field(o, "state", out->state, sizeof(out->state), 0, err, errlen) ||
-        copy_str_field(o, "health", out->health, sizeof(out->health), 0, err, errlen))
-        return -1;
-    json_object *v;
-    if (json_object_object_get_ex(o, "startTime", &v) && !json_object_is_type(v, json_type_null)) {
-        if (json_object_is_type(v, json_type_string)) {
-            if (aws_creds_parse_time(json_object_get_string(v), &out->start_time_us) != 0) {
-                snprintf(err, errlen, "stream: startTime is not an ISO 8601 time");
-                return -1;
-            }
-        } else if (json_object_is_type(v, json_type_int) ||
-                   json_object_is_type(v, json_type_double)) {
-            double d = json_object_get_double(v); /* epoch seconds */
-            if (!(d >= 0 && d < 1e11)) {
-                snprintf(err, errlen, "stream: startTime out of range");
-                return -1;
-            }
-            out->start_time_us = (int64_t)llround(d * 1e6);
-        } else {
-            snprintf(err, errlen, "stream: startTime has the wrong type");
-            return -1;
-        }
-    }
-    if (json_object_object_get_ex(o, "viewerCount", &v) &&
-        !json_object_is_type(v, json_type_null)) {
-        if (json_object_is_type(v, json_type_int)) {
-            out->viewer_count = json_object_get_int64(v);
-        } else if (json_object_is_type(v, json_type_double)) {
-            double d = json_object_get_double(v);
-            if (d != floor(d) || fabs(d) > 9e15) {
-                snprintf(err, errlen, "stream: viewerCount is not an integer");
-                return -1;
-            }
-            out->viewer_count = (int64_t)d;
-        } else {
-            snprintf(err, errlen, "stream: viewerCount is not a number");
-            return -1;
-        }
-        if (out->viewer_count < 0)
-            out->viewer_count = -1;
-    }
-    return 0;
-}
-
-int ivs_parse_get_stream(const char *body, size_t len, struct ivs_stream *out, char *err,
-                         size_t errlen)
-{
-    json_object *root = parse_json(body, len);
-    int rc = -1;
-    if (!root) {
-        memset(out, 0, sizeof(*out));
-        snprintf(err, errlen, "GetStream answer: invalid JSON");
-        return -1;
-    }
-    json_object *s = root;
-    json_object *v;
-    if (json_object_is_type(root, json_type_object) &&
-        json_object_object_get_ex(root, "stream", &v))
-        s = v;
-    rc = parse_stream_obj(s, out, err, errlen);
-    json_object_put(root);
-    return rc;
-}
-
-int ivs_parse_list_streams(const char *body, size_t len, struct ivs_stream **streams, size_t *n,
-                           char *next_token, size_t tokcap, char *err, size_t errlen)
-{
-    int rc = -1;
-    struct ivs_stream *arr = NULL;
-    *streams = NULL;
-    *n = 0;
-    if (tokcap)
-        next_token[0] = '\0';
-    json_object *root = parse_json(body, len);
-    if (!root || !json_object_is_type(root, json_type_object)) {
-        snprintf(err, errlen, "ListStreams answer: invalid JSON");
-        goto done;
-    }
-    json_object *list, *tok;
-    if (!json_object_object_get_ex(root, "streams", &list) ||
-        !json_object_is_type(list, json_type_array)) {
-        snprintf(err, errlen, "ListStreams answer: streams missing or not an array");
-        goto done;
-    }
-    if (json_object_object_get_ex(root, "nextToken", &tok) &&
-        !json_object_is_type(tok, json_type_null)) {
-        if (!json_object_is_type(tok, json_type_string)) {
-            snprintf(err, errlen, "ListStreams answer: nextToken is not a string");
-            goto done;
-        }
-        size_t tl = (size_t)json_object_get_string_len(tok);
-        if (tl >= tokcap) {
-            snprintf(err, errlen, "ListStreams answer: nextToken too long");
-            goto done;
-        }
-        memcpy(next_token, json_object_get_string(tok), tl);
-        next_token[tl] = '\0';
-    }
-    size_t cnt = json_object_array_length(list);
-    if (cnt > 0) {
-        arr = calloc(cnt, sizeof(*arr));
-        if (!arr) {
-            snprintf(err, errlen, "out of memory");
-            goto done;
-        }
-    }
-    for (size_t i = 0; i < cnt; i++) {
-        char e2[160];
-        if (parse_stream_obj(json_object_array_get_idx(list, i), &arr[i], e2, sizeof(e2)) != 0) {
-            snprintf(err, errlen, "ListStreams answer: streams[%zu]: %s", i, e2);
-            goto done;
-        }
-    }
-    *streams = arr;
-    *n = cnt;
-    arr = NULL;
-    rc = 0;
-done:
-    free(arr);
-    json_object_put(root);
-    if (rc != 0 && tokcap)
-        next_token[0] = '\0';
-    return rc;
-}
-
-int64_t ivs_backoff_us(int retry, uint64_t rnd)
-{
-    if (retry < 1)
-        retry = 1;
-    int64_t cap = BACKOFF_BASE_US;
-    for (int i = 1; i < retry && cap < BACKOFF_MAX_US; i++)
-        cap *= 2;
-    if (cap > BACKOFF_MAX_US)
-        cap = BACKOFF_MAX_US;
-    return (int64_t)(rnd % (uint64_t)(cap + 1));
-}
-
-int ivs_quota_acquire(struct ivs_retry_quota *q, int is_timeout)
-{
-    int cost = is_timeout ? IVS_RETRY_TIMEOUT_COST : IVS_RETRY_COST;
-    if (q->tokens < cost)
-        return 0;
-    q->tokens -= cost;
-    return cost;
-}
-
-void ivs_quota_release(struct ivs_retry_quota *q, int last_cost)
-{
-    q->tokens += last_cost > 0 ? last_cost : IVS_NO_RETRY_INCREMENT;
-    if (q->tokens > IVS_RETRY_QUOTA)
-        q->tokens = IVS_RETRY_QUOTA;
-}
-
-void ivs_format_time(int64_t us, char *buf, size_t cap)
-{
-    time_t s = (time_t)(us >= 0 ? us / 1000000 : (us - 999999) / 1000000);
-    int ms = (int)((us - (int64_t)s * 1000000) / 1000);
-    struct tm tm;
-    if (!gmtime_r(&s, &tm)) {
-        snprintf(buf, cap, "1970-01-01T00:00:00.000Z");
-        return;
-    }
-    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-}
-
-/* ------------------------------------------------------------------ */
 /* the client                                                          */
 /* ------------------------------------------------------------------ */
 
 enum op { OP_GET, OP_LIST };
-enum phase { PH_NEW, PH_WAIT_CREDS, PH_WAIT_RL, PH_HTTP, PH_BACKOFF, PH_FINISH };
+/*
+ * A call's phases. Every change goes through set_phase(), which aborts on a
+ * transition that is not in the table below (a bug, never an input error).
+ */
+enum phase { PH_NEW, PH_WAIT_CREDS, PH_WAIT_RL, PH_HTTP, PH_BACKOFF, PH_FINISH, PH_COUNT };
+
+static const char *const phase_names[PH_COUNT] = {"new",  "wait_creds", "wait_rl",
+                                                  "http", "backoff",    "finish"};
+
+#define PH_BIT(p) (1u << (p))
+/* legal[from]: the phases a call may move to from there */
+static const unsigned phase_legal[PH_COUNT] = {
+    [PH_NEW] = PH_BIT(PH_WAIT_CREDS) | PH_BIT(PH_WAIT_RL) | PH_BIT(PH_FINISH),
+    /* still loading when woken: waits again */
+    [PH_WAIT_CREDS] = PH_BIT(PH_WAIT_CREDS) | PH_BIT(PH_WAIT_RL) | PH_BIT(PH_FINISH),
+    /* again: a joined interactive caller re-queues a background call */
+    [PH_WAIT_RL] = PH_BIT(PH_WAIT_RL) | PH_BIT(PH_HTTP) | PH_BIT(PH_FINISH),
+    [PH_HTTP] = PH_BIT(PH_BACKOFF) | PH_BIT(PH_FINISH),
+    [PH_BACKOFF] = PH_BIT(PH_WAIT_CREDS) | PH_BIT(PH_WAIT_RL) | PH_BIT(PH_FINISH),
+    [PH_FINISH] = 0, /* delivered and freed */
+};
 
 struct joiner {
     ivs_get_cb cb;
@@ -524,6 +131,18 @@ struct ivs {
     struct call *calls;
     struct sweep *sweeps;
 };
+
+static void set_phase(struct call *c, enum phase to)
+{
+    if ((unsigned)c->phase >= PH_COUNT || (unsigned)to >= PH_COUNT ||
+        !(phase_legal[c->phase] & PH_BIT(to))) {
+        LOG_ERROR(NULL, "ivs: bad call phase transition %s -> %s",
+                  (unsigned)c->phase < PH_COUNT ? phase_names[c->phase] : "?",
+                  (unsigned)to < PH_COUNT ? phase_names[to] : "?");
+        abort();
+    }
+    c->phase = to;
+}
 
 static uint64_t rng_next(struct ivs *ivs)
 {
@@ -640,7 +259,7 @@ static void finish_later(struct call *c, enum ivs_outcome o, const char *fmt, ..
         vsnprintf(c->error, sizeof(c->error), fmt, ap);
         va_end(ap);
     }
-    c->phase = PH_FINISH;
+    set_phase(c, PH_FINISH);
     event_active(c->ev, EV_TIMEOUT, 0);
 }
 
@@ -669,7 +288,7 @@ static void step(struct call *c)
     struct ivs *ivs = c->ivs;
     switch (aws_creds_state(ivs->creds)) {
     case AWS_CREDS_LOADING:
-        c->phase = PH_WAIT_CREDS;
+        set_phase(c, PH_WAIT_CREDS);
         c->cw = aws_creds_on_ready(ivs->creds, creds_ready_cb, c);
         if (!c->cw)
             finish_later(c, IVS_ERR_OTHER, "out of memory");
@@ -715,7 +334,7 @@ static void acquire(struct call *c)
             return;
         }
     }
-    c->phase = PH_WAIT_RL;
+    set_phase(c, PH_WAIT_RL);
     if (ratelimit_acquire(ivs->rl, c->cls, wait, rl_cb, c, &c->rlw) != 0) {
         if (ivs->m)
             metrics_inc(ivs->m, M_REFUSED, NULL);
@@ -734,19 +353,6 @@ static void release_slot(struct call *c)
     }
 }
 
-static int build_url(struct call *c, char *url, size_t cap)
-{
-    struct ivs *ivs = c->ivs;
-    const char *path = op_name(c->op);
-    int n;
-    if (ivs->endpoint)
-        n = snprintf(url, cap, "%s/%s", ivs->endpoint, path);
-    else
-        n = snprintf(url, cap, "https://ivs.%s.amazonaws.com%s/%s", c->region,
-                     strncmp(c->region, "cn-", 3) == 0 ? ".cn" : "", path);
-    return n > 0 && (size_t)n < cap ? 0 : -1;
-}
-
 static void http_done(const struct http_response *resp, void *arg);
 
 static void send_attempt(struct call *c)
@@ -762,7 +368,7 @@ static void send_attempt(struct call *c)
         no_creds(c);
         return;
     }
-    if (build_url(c, url, sizeof(url)) != 0) {
+    if (ivs_build_url(ivs->endpoint, c->region, op_name(c->op), url, sizeof(url)) != 0) {
         release_slot(c);
         finish_later(c, IVS_ERR_OTHER, "IVS endpoint URL too long");
         goto done;
@@ -798,7 +404,7 @@ static void send_attempt(struct call *c)
     };
     c->attempts++;
     c->sent_at_us = clock_real_us();
-    c->phase = PH_HTTP;
+    set_phase(c, PH_HTTP);
     if (http_client_request(ivs->hc, &req, http_done, c) != 0) {
         release_slot(c);
         finish_later(c, IVS_ERR_OTHER, "cannot start the IVS request");
@@ -817,44 +423,32 @@ static void http_done(const struct http_response *resp, void *arg)
     struct call *c = arg;
     struct ivs *ivs = c->ivs;
     struct ivs_error e;
-    char perr[200];
     char labels[96];
     const char *op = op_name(c->op);
 
     release_slot(c);
     c->http_status = resp->status;
-    memset(&e, 0, sizeof(e));
 
-    if (!resp->failed && resp->status == 200) {
-        int rc;
-        if (c->op == OP_GET) {
-            rc = ivs_parse_get_stream(resp->body, resp->body_len, &c->stream, perr, sizeof(perr));
-            if (rc == 0)
-                c->stream.sent_at_us = c->sent_at_us;
-        } else {
-            free(c->page);
-            c->page = NULL;
-            rc = ivs_parse_list_streams(resp->body, resp->body_len, &c->page, &c->page_n,
-                                        c->page_token, sizeof(c->page_token), perr, sizeof(perr));
-            for (size_t i = 0; rc == 0 && i < c->page_n; i++)
-                c->page[i].sent_at_us = c->sent_at_us;
-        }
-        if (rc == 0) {
-            e.outcome = IVS_OK;
-            if (c->op == OP_GET && c->stream.state[0] && strcmp(c->stream.state, "LIVE") != 0)
-                e.outcome = IVS_OFFLINE;
-        } else {
-            e.outcome = IVS_ERR_OTHER;
-            snprintf(e.code, sizeof(e.code), "MalformedAnswer");
-            snprintf(e.message, sizeof(e.message), "%s", perr);
-        }
-    } else if (resp->failed) {
-        e.outcome = IVS_ERR_RETRYABLE;
-        snprintf(e.code, sizeof(e.code), "TransportError");
-        snprintf(e.message, sizeof(e.message), "%s", resp->error ? resp->error : "failed");
-    } else {
-        ivs_parse_error(resp->status, http_response_header(resp, "x-amzn-ErrorType"), resp->body,
-                        resp->body_len, &e);
+    if (c->op == OP_LIST) {
+        free(c->page);
+        c->page = NULL;
+    }
+    struct ivs_answer ans = {
+        .status = resp->status,
+        .failed = resp->failed,
+        .transport_error = resp->error,
+        .error_type = resp->failed ? NULL : http_response_header(resp, "x-amzn-ErrorType"),
+        .body = resp->body,
+        .len = resp->body_len,
+    };
+    if (c->op == OP_GET)
+        ivs_read_get_answer(&ans, &c->stream, &e);
+    else
+        ivs_read_list_answer(&ans, &c->page, &c->page_n, c->page_token, sizeof(c->page_token), &e);
+    if (e.outcome == IVS_OK || e.outcome == IVS_OFFLINE) {
+        c->stream.sent_at_us = c->sent_at_us;
+        for (size_t i = 0; i < c->page_n; i++)
+            c->page[i].sent_at_us = c->sent_at_us;
     }
 
     if (ivs->m) {
@@ -870,7 +464,7 @@ static void http_done(const struct http_response *resp, void *arg)
     if (e.outcome == IVS_OK || e.outcome == IVS_OFFLINE) {
         ivs_quota_release(&ivs->quota, c->last_cost);
         c->outcome = e.outcome;
-        c->phase = PH_FINISH;
+        set_phase(c, PH_FINISH);
         deliver(c);
         return;
     }
@@ -889,7 +483,7 @@ static void http_done(const struct http_response *resp, void *arg)
                 c->outcome = IVS_ERR_BUSY;
                 snprintf(c->error, sizeof(c->error), "IVS %s: retry would exceed SYNC_MAX_WAIT",
                          e.code);
-                c->phase = PH_FINISH;
+                set_phase(c, PH_FINISH);
                 deliver(c);
                 return;
             }
@@ -900,7 +494,7 @@ static void http_done(const struct http_response *resp, void *arg)
             LOG_DEBUG(NULL, "IVS %s %s: %s, retry %d in %lld ms", op,
                       c->op == OP_GET ? c->arn : c->region, e.code, c->attempts,
                       (long long)(d / 1000));
-            c->phase = PH_BACKOFF;
+            set_phase(c, PH_BACKOFF);
             struct timeval tv = {.tv_sec = d / 1000000, .tv_usec = d % 1000000};
             event_add(c->ev, &tv);
             return;
@@ -918,7 +512,7 @@ static void http_done(const struct http_response *resp, void *arg)
                  e.message[0] ? ": " : "", e.message, c->attempts);
     else
         snprintf(c->error, sizeof(c->error), "%s%s%s", what, e.message[0] ? ": " : "", e.message);
-    c->phase = PH_FINISH;
+    set_phase(c, PH_FINISH);
     deliver(c);
 }
 
@@ -952,18 +546,6 @@ static int valid_region(const char *r)
         if (!(islower((unsigned char)r[i]) || isdigit((unsigned char)r[i]) || r[i] == '-'))
             return 0;
     return 1;
-}
-
-static int set_body(struct call *c, json_object *o)
-{
-    size_t n = 0;
-    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &n);
-    c->body = s ? malloc(n + 1) : NULL;
-    if (!c->body)
-        return -1;
-    memcpy(c->body, s, n + 1);
-    c->body_len = n;
-    return 0;
 }
 
 int ivs_get_stream(struct ivs *ivs, const char *channel_arn, enum ratelimit_class cls,
@@ -1004,7 +586,7 @@ int ivs_get_stream(struct ivs *ivs, const char *channel_arn, enum ratelimit_clas
         return -1;
     }
     c->joiners = c->joiners_tail = j;
-    copy_trunc(c->arn, sizeof(c->arn), a, strlen(a));
+    ivs_copy_clean(c->arn, sizeof(c->arn), a, strlen(a));
 
     struct arn_channel ac;
     char aerr[128];
@@ -1014,14 +596,11 @@ int ivs_get_stream(struct ivs *ivs, const char *channel_arn, enum ratelimit_clas
         return 0;
     }
     snprintf(c->region, sizeof(c->region), "%s", ac.region);
-    json_object *o = json_object_new_object();
-    if (!o || json_object_object_add(o, "channelArn", json_object_new_string(a)) != 0 ||
-        set_body(c, o) != 0) {
-        json_object_put(o);
+    c->body = ivs_request_body(a, NULL, &c->body_len);
+    if (!c->body) {
         finish_later(c, IVS_ERR_OTHER, "out of memory");
         return 0;
     }
-    json_object_put(o);
     step(c);
     return 0;
 }
@@ -1042,16 +621,11 @@ int ivs_list_streams(struct ivs *ivs, const char *region, const char *next_token
         return 0;
     }
     snprintf(c->region, sizeof(c->region), "%s", region);
-    json_object *o = json_object_new_object();
-    int bad = !o || json_object_object_add(o, "maxResults", json_object_new_int(LIST_PAGE_SIZE));
-    if (!bad && next_token && *next_token)
-        bad = json_object_object_add(o, "nextToken", json_object_new_string(next_token)) != 0;
-    if (bad || set_body(c, o) != 0) {
-        json_object_put(o);
+    c->body = ivs_request_body(NULL, next_token ? next_token : "", &c->body_len);
+    if (!c->body) {
         finish_later(c, IVS_ERR_OTHER, "out of memory");
         return 0;
     }
-    json_object_put(o);
     step(c);
     return 0;
 }

@@ -48,6 +48,17 @@ SHOW_COLS = ["status", "stream_status", "is_streaming", "ivs_stream_id", "went_l
              "stream_health", "stream_synced_at"]
 
 
+def _libevent_version():
+    out = subprocess.run(["pkg-config", "--modversion", "libevent"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    return tuple(int(x) for x in out.split("-")[0].split(".")[:2])
+
+
+# libevent >= 2.2 lets the daemon write the body of the errors evhttp answers itself
+# (evhttp_set_errorcb): JSON. With 2.1 (Debian 12) they keep libevent's HTML page.
+LIBEVENT_ERRORCB = _libevent_version() >= (2, 2)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

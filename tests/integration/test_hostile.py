@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from conftest import (SLOW, VALGRIND, alive, base_env, channel_arn, cpu_seconds, healthz_time,
+from conftest import (LIBEVENT_ERRORCB, SLOW, VALGRIND, alive, base_env, channel_arn, cpu_seconds, healthz_time,
                       ivs_event)
 
 
@@ -211,6 +211,57 @@ def test_oversized_headers_and_bodies(pg, db, signer, daemon_factory):
     out = raw(d, b"POST /sns HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
               chunk * 4 + b"0\r\n\r\n")
     assert out == b"" or b" 413 " in out.split(b"\r\n")[0], out[:200]
+    alive(d)
+
+
+# What libevent (evhttp) answers itself, before any handler of ours runs: the status,
+# "Connection: close", then the connection is closed. With libevent 2.1 the body is
+# libevent's HTML page; with >= 2.2 it is our JSON (evhttp_set_errorcb). README: HTTP errors.
+LIBEVENT_OWN = [
+    (b"BLAH\x00 / HTTP/1.1\r\n\r\n", b"400 Bad Request"),                    # request line
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
+     b"400 Bad Request"),                                                        # MAX_HEADERS
+    (b"POST /sns HTTP/1.1\r\nHost: x\r\nContent-Length: 9000\r\n\r\n" + b"x" * 9000,
+     b"413 Request Entity Too Large"),                                           # MAX_BODY
+    (b"POST /sns HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n",
+     b"413 Request Entity Too Large"),                                           # announced
+    (b"POST /sns HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+     (b"1000\r\n" + b"x" * 4096 + b"\r\n") * 4 + b"0\r\n\r\n",
+     b"413 Request Entity Too Large"),                                           # chunked
+    # a malformed chunk size: libevent 2.1 reports it as "too large" too
+    (b"POST /sns HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+     b"413 Request Entity Too Large"),
+    (b"BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n", b"501 Not Implemented"),   # unknown method
+]
+
+
+def test_what_a_client_sees_of_libevents_own_errors(pg, db, signer, daemon_factory):
+    d = daemon_factory(base_env(pg, db, signer, MAX_HEADERS="4k", MAX_BODY="8k"))
+    for req, status in LIBEVENT_OWN:
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=3 * SLOW)
+        try:
+            s.sendall(req)
+            out, closed = b"", False
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    closed = True   # the server closed the connection after its answer
+                    break
+                out += chunk
+        finally:
+            s.close()
+        head, _, body = out.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        hdrs = {k.strip().lower(): v.strip() for k, _, v in (x.partition(b":") for x in lines[1:])}
+        assert lines[0] == b"HTTP/1.1 " + status, (req[:60], out[:300])
+        assert hdrs.get(b"connection") == b"close", (req[:60], out[:300])
+        assert closed, req[:60]
+        assert int(hdrs[b"content-length"]) == len(body)
+        if LIBEVENT_ERRORCB:
+            assert "error" in json.loads(body), (req[:60], body)
+        else:
+            assert hdrs.get(b"content-type") == b"text/html", (req[:60], out[:300])
+            assert body.startswith(b"<HTML>") and status in body, (req[:60], body)
     alive(d)
 
 

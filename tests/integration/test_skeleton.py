@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import BIN, PG, ROOT, base_env, clean_env
+from conftest import BIN, LIBEVENT_ERRORCB, PG, ROOT, base_env, clean_env
 
 
 def run(args, **env):
@@ -98,14 +98,20 @@ def test_oversized_body_is_413(pg, db, daemon_factory):
     d = daemon_factory(base_env(pg, db, MAX_BODY="4k"))
     st, h, data = d.request("POST", "/sns", body="x" * 10000,
                             headers={"Content-Type": "text/plain"})
-    assert st == 413 and h["content-type"] == "application/json"
-    assert json.loads(data) == {"error": "request body too large"}
-    # evhttp's own rejections are JSON too
+    # evhttp answers a body past MAX_BODY itself, before our handler runs: JSON only
+    # with libevent >= 2.2 (evhttp_set_errorcb); libevent 2.1's own page is HTML
+    # (README, "HTTP errors"; test_hostile.py shows every such answer)
+    assert st == 413 and h["connection"] == "close"
+    if LIBEVENT_ERRORCB:
+        assert json.loads(data) == {"error": "request body too large"}
+    else:
+        assert h["content-type"] == "text/html"
     s = socket.create_connection(("127.0.0.1", d.port))
     s.sendall(b"BLAH\x00 / HTTP/1.1\r\n\r\n")
     resp = s.recv(4096)
     s.close()
-    assert resp.startswith(b"HTTP/1.1 400") and b'{"error":' in resp
+    assert resp.startswith(b"HTTP/1.1 400")
+    assert (b'{"error":' in resp) == LIBEVENT_ERRORCB
     st, _ = d.json("GET", "/healthz")
     assert st == 200
 

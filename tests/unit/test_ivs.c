@@ -354,6 +354,94 @@ TEST(outcome_names)
     CHECK_STR(ivs_outcome_name(IVS_ERR_BUSY), "busy");
 }
 
+TEST(read_answer)
+{
+    struct ivs_error e;
+    struct ivs_stream st;
+    const char *live = "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\","
+                       "\"state\":\"LIVE\"}}";
+    struct ivs_answer a = {.status = 200, .body = live, .len = strlen(live)};
+    ivs_read_get_answer(&a, &st, &e);
+    CHECK(e.outcome == IVS_OK);
+    CHECK_STR(st.stream_id, "s");
+
+    const char *off = "{\"stream\":{\"channelArn\":\"" ARN "\",\"streamId\":\"s\","
+                      "\"state\":\"OFFLINE\"}}";
+    a.body = off;
+    a.len = strlen(off);
+    ivs_read_get_answer(&a, &st, &e);
+    CHECK(e.outcome == IVS_OFFLINE);
+
+    /* a 200 that is not a stream: never "live" nor "offline" */
+    a.body = "[1]";
+    a.len = 3;
+    ivs_read_get_answer(&a, &st, &e);
+    CHECK(e.outcome == IVS_ERR_OTHER);
+    CHECK_STR(e.code, "MalformedAnswer");
+    CHECK(e.message[0] != '\0');
+
+    struct ivs_answer t = {.failed = 1, .transport_error = "timeout: 10000 ms"};
+    ivs_read_get_answer(&t, &st, &e);
+    CHECK(e.outcome == IVS_ERR_RETRYABLE && ivs_error_retryable(&e));
+    CHECK_STR(e.code, "TransportError");
+    CHECK_STR(e.message, "timeout: 10000 ms");
+
+    const char *nf = "{\"message\":\"no such channel\"}";
+    struct ivs_answer h = {.status = 404,
+                           .error_type = "ResourceNotFoundException:http://x",
+                           .body = nf,
+                           .len = strlen(nf)};
+    ivs_read_get_answer(&h, &st, &e);
+    CHECK(e.outcome == IVS_ERR_NOT_FOUND);
+    CHECK_STR(e.message, "no such channel");
+
+    struct ivs_stream *page = NULL;
+    size_t n = 9;
+    char tok[32];
+    const char *list = "{\"streams\":[{\"channelArn\":\"" ARN "\",\"streamId\":\"a\"}],"
+                       "\"nextToken\":\"T\"}";
+    struct ivs_answer l = {.status = 200, .body = list, .len = strlen(list)};
+    ivs_read_list_answer(&l, &page, &n, tok, sizeof(tok), &e);
+    CHECK(e.outcome == IVS_OK && n == 1);
+    CHECK_STR(tok, "T");
+    free(page);
+    l.body = "{}";
+    l.len = 2;
+    ivs_read_list_answer(&l, &page, &n, tok, sizeof(tok), &e);
+    CHECK(e.outcome == IVS_ERR_OTHER && page == NULL);
+    struct ivs_answer thr = {.status = 400, .error_type = "ThrottlingException"};
+    ivs_read_list_answer(&thr, &page, &n, tok, sizeof(tok), &e);
+    CHECK(e.outcome == IVS_ERR_THROTTLED);
+}
+
+TEST(url_and_body)
+{
+    char url[128];
+    REQUIRE(ivs_build_url(NULL, "us-west-2", "GetStream", url, sizeof(url)) == 0);
+    CHECK_STR(url, "https://ivs.us-west-2.amazonaws.com/GetStream");
+    REQUIRE(ivs_build_url(NULL, "cn-north-1", "ListStreams", url, sizeof(url)) == 0);
+    CHECK_STR(url, "https://ivs.cn-north-1.amazonaws.com.cn/ListStreams");
+    REQUIRE(ivs_build_url("http://127.0.0.1:9", "us-west-2", "GetStream", url, sizeof(url)) == 0);
+    CHECK_STR(url, "http://127.0.0.1:9/GetStream");
+    CHECK(ivs_build_url(NULL, "us-west-2", "GetStream", url, 20) == -1);
+
+    size_t n = 0;
+    char *b = ivs_request_body(ARN, NULL, &n);
+    REQUIRE(b != NULL);
+    /* json-c escapes '/' (valid JSON; what IVS has always been sent) */
+    CHECK_STR(b, "{\"channelArn\":\"arn:aws:ivs:us-west-2:123456789012:channel\\/abcdEFGH1234\"}");
+    CHECK(n == strlen(b));
+    free(b);
+    b = ivs_request_body(NULL, "", &n);
+    REQUIRE(b != NULL);
+    CHECK_STR(b, "{\"maxResults\":100}");
+    free(b);
+    b = ivs_request_body(NULL, "NEXT\"", &n);
+    REQUIRE(b != NULL);
+    CHECK_STR(b, "{\"maxResults\":100,\"nextToken\":\"NEXT\\\"\"}");
+    free(b);
+}
+
 /* ---- on a loop, against a local socket that accepts and never answers ---- */
 
 struct got {
@@ -523,6 +611,8 @@ int main(void)
     RUN(creds_full_uri);
     RUN(creds_refresh_delay);
     RUN(outcome_names);
+    RUN(read_answer);
+    RUN(url_and_body);
     RUN(loop_singleflight_busy_and_free);
     RUN(loop_no_credentials);
     RUN(creds_config_errors);
