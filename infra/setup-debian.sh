@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential pkg-config libevent-dev libcurl4-openssl-dev libssl-dev
 libjson-c-dev libpq-dev postgresql postgresql-client curl openssl
 python3 python3-psycopg2 python3-pytest python3-yaml groff-base man-db systemd binutils
-clang libclang-rt-14-dev clang-format cppcheck"
+clang libclang-rt-14-dev clang-format cppcheck pgbouncer"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
