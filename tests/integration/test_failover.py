@@ -7,7 +7,6 @@ promoted, events keep flowing. Nothing answered 2xx may be lost, nothing may be
 recorded twice, every answer in the gap is 503 with Retry-After, and /readyz is
 200 again within seconds of the promotion."""
 import heapq
-import os
 import sys
 import threading
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import Daemon, base_env, channel_arn, ivs_event  # noqa: E402
+from conftest import base_env, channel_arn, ivs_event  # noqa: E402
 from pgcluster import Pair, migrate  # noqa: E402
 
 EB = {"X-Ivs-Syncd-Token": "eb-secret-token", "Content-Type": "application/json"}
