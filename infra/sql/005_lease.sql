@@ -51,6 +51,22 @@ CREATE TABLE IF NOT EXISTS ivs_sync.leader_lease (
 
 INSERT INTO ivs_sync.leader_lease (name) VALUES ('reconcile') ON CONFLICT (name) DO NOTHING;
 
+-- A serving role granted before this table existed (`migrate --grant-to`, 004)
+-- gets the same rights on it now, so that an upgrade does not leave it
+-- unready until the grant is run again.
+DO $$
+DECLARE
+    g oid;
+BEGIN
+    FOR g IN SELECT DISTINCT a.grantee FROM pg_class c, aclexplode(c.relacl) a
+             WHERE c.oid = 'ivs_sync.events'::regclass AND a.privilege_type = 'INSERT'
+               AND a.grantee <> 0 AND a.grantee <> c.relowner LOOP
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ivs_sync.leader_lease TO %s',
+                       g::regrole);
+    END LOOP;
+END;
+$$;
+
 CREATE OR REPLACE FUNCTION ivs_sync.lease_acquire(p_holder text, p_ttl_ms integer,
                                                   p_name text DEFAULT 'reconcile')
 RETURNS TABLE (held boolean, generation bigint, expires_at timestamptz, holder text)

@@ -167,3 +167,28 @@ def test_migrate_is_repeatable_and_keeps_the_lease(pg, db):
         assert r.returncode == 0, r.stderr
     held, g, _, who = acquire(pg, db, "a", 60000)
     assert held and g == g1 and who == "a"
+
+
+def test_upgrade_grants_the_lease_to_an_existing_serving_role(pg, db):
+    """A serving role granted before 005 existed can use the lease after
+    `migrate` (no second --grant-to needed), and a fresh grant covers it too."""
+    role = f"srv{db}"
+    pg.psql(f"DROP TABLE ivs_sync.leader_lease CASCADE; "
+            f"DELETE FROM ivs_sync.migrations WHERE name = '005_lease.sql'; "
+            f"CREATE ROLE {role} LOGIN", db)
+    try:
+        pg.psql(f"SELECT count(*) FROM ivs_sync.grant_serving_role('{role}')", db)
+        r = subprocess.run([BIN, "migrate"], env=clean_env(DATABASE_URL=pg.url(db)),
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and "applied 005_lease.sql" in r.stdout, r.stderr
+        out = subprocess.run(
+            ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+             f"host={pg.dir} port={pg.port} user={role} dbname={db}", "-c",
+             "SELECT count(*) FROM ivs_sync.serving_role_problems() WHERE severity = 'error'",
+             "-c", "SELECT held FROM ivs_sync.lease_acquire('x', 1000)"],
+            capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["0", "t"]
+    finally:
+        pg.psql(f"DROP OWNED BY {role}", db)
+        pg.psql(f"DROP ROLE {role}")
