@@ -93,7 +93,6 @@ def test_lease_sql_through_the_pooler(pg, db, bouncer):
     assert advisory_locks(pg) == 0
 
 
-@TARGET
 def test_migrate_twice_concurrently_through_the_pooler(pg, bouncer):
     """(a) Two `migrate` at once, then two more: none hangs, no lock is left
     behind on a pooled server connection."""
