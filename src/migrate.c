@@ -95,6 +95,13 @@ static void sha256_hex(const char *s, char out[65])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+static void free_files(char **files, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+}
+
 static int exec_ok(PGconn *pg, const char *sql, FILE *err, const char *what)
 {
     PGresult *r = PQexec(pg, sql);
@@ -229,9 +236,7 @@ int migrate_run(const struct config *cfg, const char *conninfo, const char *gran
     rc = 0;
 done:
     PQfinish(pg);
-    for (int i = 0; i < n; i++)
-        free(files[i]);
-    free(files);
+    free_files(files, n);
     return rc;
 }
 
@@ -279,8 +284,6 @@ int migrate_check(const char *conninfo, const struct config *cfg, char *why, siz
         snprintf(why, whylen, "%d migrations applied", n);
 done:
     PQfinish(pg);
-    for (int i = 0; i < n; i++)
-        free(files[i]);
-    free(files);
+    free_files(files, n);
     return rc;
 }
