@@ -537,17 +537,6 @@ static struct call *call_new(struct ivs *ivs, enum op op, enum ratelimit_class c
     return c;
 }
 
-static int valid_region(const char *r)
-{
-    size_t n = r ? strlen(r) : 0;
-    if (n == 0 || n > REGION_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(islower((unsigned char)r[i]) || isdigit((unsigned char)r[i]) || r[i] == '-'))
-            return 0;
-    return 1;
-}
-
 int ivs_get_stream(struct ivs *ivs, const char *channel_arn, enum ratelimit_class cls,
                    ivs_get_cb cb, void *arg)
 {
@@ -615,7 +604,7 @@ int ivs_list_streams(struct ivs *ivs, const char *region, const char *next_token
         return -1;
     c->list_cb = cb;
     c->list_arg = arg;
-    if (!valid_region(region)) {
+    if (!region || strlen(region) > REGION_MAX || !aws_region_valid(region, strlen(region))) {
         snprintf(c->code, sizeof(c->code), "InvalidRegion");
         finish_later(c, IVS_ERR_VALIDATION, "invalid region");
         return 0;

@@ -87,10 +87,9 @@ static json_object *parse_json(const char *body, size_t len, const char **why)
 /* jsonx has no field getters: the string value of key, NULL if absent or not a string. */
 static const char *get_str(json_object *o, const char *key)
 {
-    json_object *v;
-    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
+    const char *s;
+    size_t n;
+    return o && jsonx_get_string(o, key, &s, &n) == JSONX_MEMBER_STRING ? s : NULL;
 }
 
 struct code_class {
