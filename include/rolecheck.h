@@ -19,6 +19,7 @@ struct event_base;
 struct db;
 struct metrics;
 struct rolecheck;
+struct pg_conn; /* libpq's PGconn */
 
 enum rolecheck_state {
     ROLECHECK_UNKNOWN = 0, /* not checked yet (the pool is not up) */
@@ -38,5 +39,16 @@ const char *rolecheck_problem(const struct rolecheck *rc);
 /* 1 while events must be refused (ERROR, or UNKNOWN: not checked yet). NULL: 0. */
 int rolecheck_blocks(const struct rolecheck *rc);
 void rolecheck_free(struct rolecheck *rc);
+
+/*
+ * For doctor (blocking, on a connection of its own): the role, whether it
+ * owns public.shows, row-level security, the policies that apply to it, and
+ * what stops it from serving. emit(arg, verdict, what, message) is called
+ * once per line; verdict is "ok", "warn" or "FAIL" (a policy that cannot be
+ * judged is a FAIL here). Returns the number of FAIL lines.
+ */
+typedef void (*rolecheck_emit_fn)(void *arg, const char *verdict, const char *what,
+                                  const char *msg);
+int rolecheck_report(struct pg_conn *pg, rolecheck_emit_fn emit, void *arg);
 
 #endif

@@ -2,6 +2,7 @@
 #include "rolecheck.h"
 
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,4 +186,86 @@ void rolecheck_free(struct rolecheck *rc)
         return;
     event_free(rc->timer);
     free(rc);
+}
+
+/* One row of a blocking query, or NULL (the result is cleared by the caller). */
+static PGresult *query(PGconn *pg, const char *sql)
+{
+    PGresult *r = PQexec(pg, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+int rolecheck_report(PGconn *pg, rolecheck_emit_fn emit, void *arg)
+{
+    int fails = 0;
+    char msg[1536];
+    PGresult *r = query(pg, "SELECT current_user::text, r.rolsuper, r.rolbypassrls, "
+                            "pg_has_role(current_user, c.relowner, 'USAGE'), c.relrowsecurity, "
+                            "c.relforcerowsecurity, pg_get_userbyid(c.relowner)::text, "
+                            "has_schema_privilege('ivs_sync', 'USAGE') "
+                            "FROM pg_roles r, pg_class c WHERE r.rolname = current_user "
+                            "AND c.oid = 'public.shows'::regclass");
+    if (!r || PQntuples(r) != 1) {
+        emit(arg, "FAIL", "role", "cannot read the role and public.shows (is the table there?)");
+        PQclear(r);
+        return 1;
+    }
+#define T(col) (PQgetvalue(r, 0, col)[0] == 't')
+    const char *role = PQgetvalue(r, 0, 0);
+    snprintf(msg, sizeof(msg), "%s%s%s; public.shows is owned by %s%s", role,
+             T(1) ? " (superuser)" : "", T(2) && !T(1) ? " (BYPASSRLS)" : "", PQgetvalue(r, 0, 6),
+             T(3) ? " (this role)" : "");
+    emit(arg, "ok", "role", msg);
+    snprintf(msg, sizeof(msg), "row-level security on public.shows: %s%s%s", T(4) ? "on" : "off",
+             T(4) && T(5) ? " (forced for the owner too)" : "",
+             T(4) && (T(1) || T(2) || (T(3) && !T(5))) ? "; this role bypasses it" : "");
+    emit(arg, "ok", "rls", msg);
+    int usage = T(7);
+#undef T
+    if (!usage) {
+        snprintf(msg, sizeof(msg),
+                 "role %s lacks USAGE on schema ivs_sync; fix: ivs-syncd migrate --grant-to %s "
+                 "(as the owner)",
+                 role, role);
+        emit(arg, "FAIL", "privileges", msg);
+        PQclear(r);
+        return 1;
+    }
+    PQclear(r);
+    r = query(pg, "SELECT string_agg(format('%s (%s %s%s)', p.polname, "
+                  "CASE WHEN p.polpermissive THEN 'permissive' ELSE 'restrictive' END, "
+                  "CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'w' THEN 'UPDATE' WHEN 'a' THEN "
+                  "'INSERT' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END, "
+                  "coalesce(' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')', '')), '; ' "
+                  "ORDER BY p.polname) FROM pg_policy p "
+                  "WHERE p.polrelid = 'public.shows'::regclass AND (0::oid = ANY (p.polroles) "
+                  "OR EXISTS (SELECT 1 FROM unnest(p.polroles) pr "
+                  "WHERE pg_has_role(current_user, pr, 'USAGE')))");
+    if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        snprintf(msg, sizeof(msg), "that apply to this role: %s", PQgetvalue(r, 0, 0));
+    else
+        snprintf(msg, sizeof(msg), "none apply to this role");
+    emit(arg, "ok", "policies", msg);
+    PQclear(r);
+    r = query(pg, "SELECT severity, problem FROM ivs_sync.serving_role_problems() "
+                  "ORDER BY severity = 'error' DESC");
+    if (!r) {
+        emit(arg, "FAIL", "privileges",
+             "cannot run ivs_sync.serving_role_problems() (run ivs-syncd migrate, then "
+             "migrate --grant-to this role)");
+        return 1;
+    }
+    if (PQntuples(r) == 0)
+        emit(arg, "ok", "privileges", "this role can see and update every row of public.shows");
+    for (int i = 0; i < PQntuples(r); i++) {
+        emit(arg, "FAIL", strcmp(PQgetvalue(r, i, 0), "error") ? "policies" : "privileges",
+             PQgetvalue(r, i, 1));
+        fails++;
+    }
+    PQclear(r);
+    return fails;
 }
