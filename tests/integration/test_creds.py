@@ -13,6 +13,7 @@ import datetime as _dt
 import http.server
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -565,3 +566,33 @@ def test_refresh_web_identity_rereads_the_token(pg, db, daemon_factory, ivs, sts
     refresh_case(pg, db, daemon_factory, ivs, sts, web_env(sts, token_file), "web identity")
     assert [r["fields"]["WebIdentityToken"] for r in sts.log()][:2] == ["<token ok>"] * 2
     assert all(r["status"] == 200 for r in sts.log())
+
+
+# ---- doctor names the source ----
+
+def doctor(e):
+    return subprocess.run([BIN, "doctor"], env=e, capture_output=True, text=True, timeout=90)
+
+
+def test_doctor_names_the_source(pg, db, ivs, imds, tmp_path):
+    e = db_env(pg, db, AWS_ENDPOINT_URL_IVS=ivs.url, AWS_REGION=REGION, LISTEN="127.0.0.1:0",
+               **imds_env(imds))
+    outs = []
+    r = doctor(e)
+    outs.append(r.stdout + r.stderr)
+    assert re.search(r"^ok +aws +credentials from instance metadata \(role %s\)$"
+                     % FakeIMDS.ROLE, r.stdout, re.M), r.stdout
+    assert re.search(r"^ok +ivs:GetStream ", r.stdout, re.M), r.stdout
+    script = make_process(tmp_path, ivs)
+    cfg = write(tmp_path / "config", "[profile p]\ncredential_process = %s\n" % script)
+    r = doctor(dict(e, AWS_CONFIG_FILE=str(cfg), AWS_PROFILE="p"))
+    outs.append(r.stdout + r.stderr)
+    assert re.search(r"^ok +aws +credentials from credential_process \(profile p\)$",
+                     r.stdout, re.M), r.stdout
+    # nothing anywhere: a warning, not a failure, and no delay
+    r = doctor(dict(e, AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:9"))
+    assert re.search(r"^warn +aws +no AWS credentials \(environment, web identity, profile, "
+                     r"container, instance metadata: instance metadata unreachable", r.stdout,
+                     re.M), r.stdout
+    for s in ("proc-secret", "proc-token", "FwoIMDS"):
+        assert all(s not in o for o in outs)
