@@ -596,3 +596,22 @@ def test_doctor_names_the_source(pg, db, ivs, imds, tmp_path):
                      re.M), r.stdout
     for s in ("proc-secret", "proc-token", "FwoIMDS"):
         assert all(s not in o for o in outs)
+
+
+class _ProcSource:
+    """refresh_case's view of a credential_process: the keys it printed, in order."""
+
+    def __init__(self, runs):
+        self.runs, self.ttl = runs, None
+
+    @property
+    def issued(self):
+        n = int(self.runs.read_text()) if self.runs.exists() else 0
+        return ["ASIAPROC%08d" % i for i in range(1, n + 1)]
+
+
+def test_refresh_credential_process(pg, db, daemon_factory, ivs, tmp_path):
+    script = make_process(tmp_path, ivs, ttl=24)
+    cfg = write(tmp_path / "config", "[default]\ncredential_process = %s\n" % script)
+    refresh_case(pg, db, daemon_factory, ivs, _ProcSource(tmp_path / "runs"),
+                 dict(AWS_CONFIG_FILE=cfg), "credential_process (profile default)")
