@@ -1,16 +1,35 @@
 /*
- * aws_creds: AWS credentials, looked up in the SDKs' order:
+ * aws_creds: AWS credentials, looked up in the SDKs' order (first match wins):
  *
  *   1. environment: cfg->aws_access_key_id + cfg->aws_secret_access_key
  *      (+ cfg->aws_session_token); static, never refreshed;
- *   2. container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI
+ *   2. web identity: AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE
+ *      (+ AWS_ROLE_SESSION_NAME): STS AssumeRoleWithWebIdentity, an unsigned
+ *      form POST to https://sts.<region>.amazonaws.com (AWS_ENDPOINT_URL_STS
+ *      overrides it); the token file is read again at every refresh;
+ *   3. shared files: AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE
+ *      (defaults ~/.aws/credentials, ~/.aws/config), profile AWS_PROFILE
+ *      else "default": static keys (+ aws_session_token), or
+ *      credential_process (run by /bin/sh -c off the loop, with a timeout;
+ *      its JSON has Version 1, AccessKeyId, SecretAccessKey, SessionToken,
+ *      Expiration). A profile needing something unsupported (role_arn,
+ *      source_profile, credential_source, sso_*, web_identity_token_file) is a
+ *      start-up error naming the profile and the key; a profile naming no
+ *      credentials is skipped;
+ *   4. container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI
  *      (http://169.254.170.2<uri>), else AWS_CONTAINER_CREDENTIALS_FULL_URI
  *      (https anywhere; http only to loopback 127.0.0.0/8, [::1], localhost,
  *      or the ECS/EKS hosts 169.254.170.2, 169.254.170.23, [fd00:ec2::23]),
  *      with an Authorization header from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
- *      (re-read at each fetch) or AWS_CONTAINER_AUTHORIZATION_TOKEN.
+ *      (re-read at each fetch) or AWS_CONTAINER_AUTHORIZATION_TOKEN;
+ *   5. EC2 instance metadata, IMDSv2 only (PUT /latest/api/token, then the
+ *      role and its credentials with X-aws-ec2-metadata-token), at
+ *      cfg->aws_ec2_metadata_service_endpoint (NULL = off) unless
+ *      cfg->aws_ec2_metadata_disabled; 1 s connect timeout. Until instance
+ *      metadata has answered once, a failed probe leaves the state NONE
+ *      (nothing found) and it is probed again with backoff.
  *
- * Container credentials are fetched asynchronously through http_client and
+ * Temporary credentials from any source are fetched asynchronously and
  * refreshed before their Expiration (5 min before, or at half the remaining
  * lifetime when that is shorter); a failed fetch is retried with backoff and
  * the old credentials are kept while they are still valid.
@@ -65,9 +84,14 @@ enum aws_creds_state aws_creds_state(const struct aws_creds *c); /* NULL -> NONE
 int aws_creds_get(const struct aws_creds *c, struct aws_credentials *out);
 /* Last error (e.g. why the container fetch failed), "" when none. Owned by c. */
 const char *aws_creds_error(const struct aws_creds *c);
-/* "environment", "container" or "none". */
+/*
+ * The source in use: "environment", "web identity", "profile <name>",
+ * "credential_process (profile <name>)", "container",
+ * "instance metadata (role <role>)" ("instance metadata" before the role is
+ * known), or "none".
+ */
 const char *aws_creds_source(const struct aws_creds *c);
-/* Number of successful container fetches so far (for tests and metrics). */
+/* Number of successful fetches so far (for tests and metrics). */
 unsigned aws_creds_fetches(const struct aws_creds *c);
 
 /*
@@ -102,5 +126,40 @@ int aws_creds_parse_json(const char *body, size_t len, struct aws_credentials *o
  * least 100 ms). exp_us = 0 (no expiry) -> -1 (never).
  */
 int64_t aws_creds_refresh_delay(int64_t now_us, int64_t exp_us);
+
+/*
+ * Parse an STS AssumeRoleWithWebIdentity answer (XML): the
+ * AssumeRoleWithWebIdentityResult's Credentials (AccessKeyId,
+ * SecretAccessKey, SessionToken, Expiration, all required). 0 ok; -1 with err:
+ * "Code: Message" for an ErrorResponse, else what is malformed.
+ */
+int aws_creds_parse_sts_xml(const char *body, size_t len, struct aws_credentials *out, char *err,
+                            size_t errlen);
+/*
+ * Parse credential_process output {Version: 1, AccessKeyId, SecretAccessKey,
+ * SessionToken?, Expiration?}. 0 ok; -1 with err (never a secret).
+ */
+int aws_creds_parse_process_json(const char *body, size_t len, struct aws_credentials *out,
+                                 char *err, size_t errlen);
+
+/* One profile of the shared files, as far as ivs-syncd uses it. */
+struct aws_profile_info {
+    int found; /* the section exists in one of the files */
+    char access_key_id[AWS_CREDS_KEY_MAX + 1];
+    char secret_access_key[AWS_CREDS_SECRET_MAX + 1];
+    char session_token[AWS_CREDS_TOKEN_MAX + 1];
+    char credential_process[2048];
+};
+/*
+ * Resolve profile name from the text of the credentials file and of the
+ * config file (either may be NULL; in config the section is "[profile name]",
+ * "[default]" for default). A key in the credentials file wins over the same
+ * key in config. Returns 1 when the profile names credentials (static keys or
+ * credential_process), 0 when it names none, -1 with err naming the profile
+ * and the key for an unsupported key or a broken profile (e.g. a key id
+ * without a secret).
+ */
+int aws_profile_resolve(const char *creds_text, const char *config_text, const char *name,
+                        struct aws_profile_info *out, char *err, size_t errlen);
 
 #endif

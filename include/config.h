@@ -62,6 +62,15 @@ struct config {
     char *aws_container_credentials_full_uri;
     char *aws_container_authorization_token; /* secret */
     char *aws_container_authorization_token_file;
+    char *aws_role_arn;                      /* web identity */
+    char *aws_web_identity_token_file;       /* web identity */
+    char *aws_role_session_name;             /* NULL = ivs-syncd-<time> */
+    char *aws_endpoint_url_sts;              /* NULL = https://sts.<region>.amazonaws.com */
+    char *aws_profile;                       /* NULL = "default" */
+    char *aws_shared_credentials_file;       /* "~/" = $HOME; NULL = none */
+    char *aws_config_file;                   /* "~/" = $HOME; NULL = none */
+    char *aws_ec2_metadata_service_endpoint; /* NULL = instance metadata off */
+    int aws_ec2_metadata_disabled;
     int aws_max_attempts;
     int ivs_timeout; /* seconds per IVS HTTP call */
 

@@ -1,5 +1,12 @@
+/*
+ * aws_creds: the credential chain and its refresh engine, the environment
+ * and container sources (see aws_creds.h; web identity and instance metadata
+ * are in aws_fetch.c, the shared files and credential_process in
+ * aws_profile.c).
+ */
 #include "clock.h"
 #include "aws_creds.h"
+#include "aws_creds_int.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -31,43 +38,17 @@
 #define FETCH_TIMEOUT_MS   5000L
 #define FETCH_CONNECT_MS   2000L
 
-enum source { SRC_NONE, SRC_ENV, SRC_CONTAINER };
+#define IMDS_RETRY_MAX_US 300000000LL
 
-struct aws_creds_waiter {
-    aws_creds_ready_cb cb;
-    void *arg;
-    TAILQ_ENTRY(aws_creds_waiter) link;
-};
-
-struct aws_creds {
-    struct event_base *base;
-    struct http_client *hc;
-    enum source source;
-    char *url;        /* container endpoint */
-    char *auth_token; /* secret */
-    char *auth_token_file;
-
-    struct aws_credentials cur;
-    int have;
-    int done_once; /* at least one fetch finished (ok or not) */
-    int fetching;
-    int failures;
-    unsigned fetches;
-    char err[256];
-
-    struct event *timer;  /* next fetch */
-    struct event *notify; /* runs waiters */
-    TAILQ_HEAD(aws_creds_waiters, aws_creds_waiter) waiters;
-};
-
-static void wipe(void *p, size_t n)
+void aws_creds_wipe(void *p, size_t n)
 {
     volatile unsigned char *v = p;
     while (n--)
         *v++ = 0;
 }
+#define wipe aws_creds_wipe
 
-static char *dupstr(const char *s)
+char *aws_creds_dupstr(const char *s)
 {
     if (!s)
         return NULL;
@@ -262,6 +243,9 @@ enum aws_creds_state aws_creds_state(const struct aws_creds *c)
         return AWS_CREDS_READY;
     if (!c->done_once)
         return AWS_CREDS_LOADING;
+    /* The last link of the chain: no instance metadata found means nothing found. */
+    if (c->source == SRC_IMDS && !c->imds_seen)
+        return AWS_CREDS_NONE;
     return AWS_CREDS_FAILED;
 }
 
@@ -280,16 +264,9 @@ const char *aws_creds_error(const struct aws_creds *c)
 
 const char *aws_creds_source(const struct aws_creds *c)
 {
-    if (!c)
+    if (!c || c->source == SRC_NONE)
         return "none";
-    switch (c->source) {
-    case SRC_ENV:
-        return "environment";
-    case SRC_CONTAINER:
-        return "container";
-    default:
-        return "none";
-    }
+    return c->source_name;
 }
 
 unsigned aws_creds_fetches(const struct aws_creds *c)
@@ -327,27 +304,74 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void fetch_failed(struct aws_creds *c)
+void aws_creds_fetch_failed(struct aws_creds *c)
 {
+    c->fetching = 0;
     c->failures++;
+    int first = !c->done_once;
     c->done_once = 1;
+    /* No instance metadata here (yet): probe again, slowly, without noise. */
+    int quiet = c->source == SRC_IMDS && !c->imds_seen;
+    int64_t cap = quiet ? IMDS_RETRY_MAX_US : RETRY_MAX_US;
     int64_t d = RETRY_BASE_US;
-    for (int i = 1; i < c->failures && d < RETRY_MAX_US; i++)
+    for (int i = 1; i < c->failures && d < cap; i++)
         d *= 2;
-    if (d > RETRY_MAX_US)
-        d = RETRY_MAX_US;
+    if (d > cap)
+        d = cap;
     if (creds_valid(c) && c->cur.expiration_us) {
         int64_t half = (c->cur.expiration_us - clock_real_us()) / 2;
         if (half < d)
             d = half < REFRESH_MIN_US ? REFRESH_MIN_US : half;
     }
-    LOG_WARN(NULL, "AWS container credentials: %s (retry in %lld ms%s)", c->err,
-             (long long)(d / 1000), creds_valid(c) ? ", keeping the current ones" : "");
+    if (quiet && !first)
+        LOG_DEBUG(NULL, "AWS credentials from %s: %s (retry in %lld ms)", c->source_name, c->err,
+                  (long long)(d / 1000));
+    else if (quiet)
+        LOG_INFO(NULL,
+                 "no AWS credentials found (environment, web identity, profile, container, "
+                 "instance metadata: %s); probing instance metadata again in %lld ms",
+                 c->err, (long long)(d / 1000));
+    else
+        LOG_WARN(NULL, "AWS credentials from %s: %s (retry in %lld ms%s)", c->source_name, c->err,
+                 (long long)(d / 1000), creds_valid(c) ? ", keeping the current ones" : "");
     schedule(c, d);
     kick_waiters(c);
 }
 
-static void fetch_done(const struct http_response *resp, void *arg)
+void aws_creds_fetch_ok(struct aws_creds *c, struct aws_credentials *nc)
+{
+    c->fetching = 0;
+    int64_t now = clock_real_us();
+    if (nc->expiration_us && nc->expiration_us <= now) {
+        wipe(nc, sizeof(*nc));
+        snprintf(c->err, sizeof(c->err), "the credentials returned have already expired");
+        aws_creds_fetch_failed(c);
+        return;
+    }
+    int first = !c->have;
+    wipe(&c->cur, sizeof(c->cur));
+    c->cur = *nc;
+    wipe(nc, sizeof(*nc));
+    c->have = 1;
+    c->done_once = 1;
+    c->failures = 0;
+    c->err[0] = '\0';
+    c->fetches++;
+    if (c->source == SRC_IMDS)
+        c->imds_seen = 1;
+    int64_t d = aws_creds_refresh_delay(now, c->cur.expiration_us);
+    if (first)
+        LOG_INFO(NULL, "AWS credentials from %s (refresh in %lld s)", c->source_name,
+                 (long long)(d < 0 ? -1 : d / 1000000));
+    else
+        LOG_DEBUG(NULL, "AWS credentials from %s refreshed (next in %lld ms)", c->source_name,
+                  (long long)(d < 0 ? -1 : d / 1000));
+    if (d >= 0)
+        schedule(c, d);
+    kick_waiters(c);
+}
+
+static void container_done(const struct http_response *resp, void *arg)
 {
     struct aws_creds *c = arg;
     struct aws_credentials nc;
@@ -356,96 +380,72 @@ static void fetch_done(const struct http_response *resp, void *arg)
     if (resp->failed) {
         snprintf(c->err, sizeof(c->err), "credentials endpoint unreachable: %s",
                  resp->error ? resp->error : "transport error");
-        fetch_failed(c);
+        aws_creds_fetch_failed(c);
         return;
     }
     if (resp->status != 200) {
         snprintf(c->err, sizeof(c->err), "credentials endpoint answered HTTP %ld", resp->status);
-        fetch_failed(c);
+        aws_creds_fetch_failed(c);
         return;
     }
     if (aws_creds_parse_json(resp->body, resp->body_len, &nc, perr, sizeof(perr)) != 0) {
         snprintf(c->err, sizeof(c->err), "%s", perr);
-        fetch_failed(c);
+        aws_creds_fetch_failed(c);
         return;
     }
-    int64_t now = clock_real_us();
-    if (nc.expiration_us && nc.expiration_us <= now) {
-        wipe(&nc, sizeof(nc));
-        snprintf(c->err, sizeof(c->err), "credentials endpoint returned expired credentials");
-        fetch_failed(c);
-        return;
-    }
-    wipe(&c->cur, sizeof(c->cur));
-    c->cur = nc;
-    wipe(&nc, sizeof(nc));
-    c->have = 1;
-    c->done_once = 1;
-    c->failures = 0;
-    c->err[0] = '\0';
-    c->fetches++;
-    int64_t d = aws_creds_refresh_delay(now, c->cur.expiration_us);
-    LOG_DEBUG(NULL, "AWS container credentials loaded (refresh in %lld ms)",
-              (long long)(d < 0 ? -1 : d / 1000));
-    if (d >= 0)
-        schedule(c, d);
-    kick_waiters(c);
+    aws_creds_fetch_ok(c, &nc);
 }
 
-static int read_token_file(struct aws_creds *c, char **out)
+char *aws_creds_read_token(struct aws_creds *c, const char *what, const char *path)
 {
-    *out = NULL;
-    FILE *f = fopen(c->auth_token_file, "rb");
+    FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(c->err, sizeof(c->err),
-                 "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: cannot open %s: %s", c->auth_token_file,
-                 strerror(errno));
-        return -1;
+        snprintf(c->err, sizeof(c->err), "%s: cannot open %s: %s", what, path, strerror(errno));
+        return NULL;
     }
     char *buf = malloc(TOKEN_FILE_MAX + 1);
     if (!buf) {
         fclose(f);
         snprintf(c->err, sizeof(c->err), "out of memory");
-        return -1;
+        return NULL;
     }
     size_t n = fread(buf, 1, TOKEN_FILE_MAX + 1, f);
     int ferr = ferror(f);
     fclose(f);
     if (ferr || n > TOKEN_FILE_MAX) {
-        snprintf(c->err, sizeof(c->err), "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: %s",
-                 ferr ? "read error" : "file too large");
+        snprintf(c->err, sizeof(c->err), "%s: %s", what, ferr ? "read error" : "file too large");
         goto fail;
     }
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
         n--;
     buf[n] = '\0';
     if (n == 0 || memchr(buf, '\r', n) || memchr(buf, '\n', n) || memchr(buf, '\0', n)) {
-        snprintf(c->err, sizeof(c->err), "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: %s",
+        snprintf(c->err, sizeof(c->err), "%s: %s", what,
                  n == 0 ? "empty token" : "token contains a line break");
         goto fail;
     }
-    *out = buf;
-    return 0;
+    return buf;
 fail:
     wipe(buf, TOKEN_FILE_MAX + 1);
     free(buf);
-    return -1;
+    return NULL;
 }
 
-static void start_fetch(struct aws_creds *c)
+static int container_start(struct aws_creds *c)
 {
     char *token = NULL, *auth = NULL;
     const char *hdrs[3] = {"Accept: application/json", NULL, NULL};
-    if (c->fetching)
-        return;
+    int rc = -1;
     if (c->auth_token_file) {
-        if (read_token_file(c, &token) != 0)
-            goto fail;
+        token =
+            aws_creds_read_token(c, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", c->auth_token_file);
+        if (!token)
+            goto done;
     } else if (c->auth_token) {
-        token = dupstr(c->auth_token);
+        token = aws_creds_dupstr(c->auth_token);
         if (!token) {
             snprintf(c->err, sizeof(c->err), "out of memory");
-            goto fail;
+            goto done;
         }
     }
     if (token) {
@@ -453,7 +453,7 @@ static void start_fetch(struct aws_creds *c)
         auth = malloc(n);
         if (!auth) {
             snprintf(c->err, sizeof(c->err), "out of memory");
-            goto fail;
+            goto done;
         }
         snprintf(auth, n, "Authorization: %s", token);
         hdrs[1] = auth;
@@ -467,20 +467,47 @@ static void start_fetch(struct aws_creds *c)
         .max_response = CREDS_RESPONSE_MAX,
         .allow_http = 1, /* the URL was checked in aws_creds_new() */
     };
-    if (http_client_request(c->hc, &req, fetch_done, c) != 0) {
+    if (http_client_request(c->hc, &req, container_done, c) != 0) {
         snprintf(c->err, sizeof(c->err), "cannot start the credentials request");
-        goto fail;
+        goto done;
     }
-    c->fetching = 1;
-fail:
+    rc = 0;
+done:
     if (token)
         wipe(token, strlen(token));
     if (auth)
         wipe(auth, strlen(auth));
     free(token);
     free(auth);
-    if (!c->fetching)
-        fetch_failed(c);
+    return rc;
+}
+
+static void start_fetch(struct aws_creds *c)
+{
+    int rc;
+    if (c->fetching)
+        return;
+    c->fetching = 1;
+    switch (c->source) {
+    case SRC_CONTAINER:
+        rc = container_start(c);
+        break;
+    case SRC_WEB_IDENTITY:
+        rc = aws_fetch_web_identity(c);
+        break;
+    case SRC_IMDS:
+        rc = aws_fetch_imds(c);
+        break;
+    case SRC_PROCESS:
+        rc = aws_process_start(c);
+        break;
+    default:
+        rc = 0;
+        c->fetching = 0;
+        break;
+    }
+    if (rc != 0)
+        aws_creds_fetch_failed(c);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -488,6 +515,165 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     start_fetch(arg);
+}
+
+static int setup_env(struct aws_creds *c, const struct config *cfg, char *err, size_t errlen)
+{
+    int have_id = nonempty(cfg->aws_access_key_id);
+    int have_secret = nonempty(cfg->aws_secret_access_key);
+    if (!have_id && !have_secret)
+        return 0;
+    if (!have_id || !have_secret) {
+        errbuf_set(err, errlen, "%s is set but %s is not",
+                   have_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                   have_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+        return -1;
+    }
+    size_t tl = nonempty(cfg->aws_session_token) ? strlen(cfg->aws_session_token) : 0;
+    if (strlen(cfg->aws_access_key_id) > AWS_CREDS_KEY_MAX ||
+        strlen(cfg->aws_secret_access_key) > AWS_CREDS_SECRET_MAX || tl > AWS_CREDS_TOKEN_MAX) {
+        errbuf_set(err, errlen, "AWS credentials from the environment are too long");
+        return -1;
+    }
+    memcpy(c->cur.access_key_id, cfg->aws_access_key_id, strlen(cfg->aws_access_key_id));
+    memcpy(c->cur.secret_access_key, cfg->aws_secret_access_key,
+           strlen(cfg->aws_secret_access_key));
+    if (tl)
+        memcpy(c->cur.session_token, cfg->aws_session_token, tl);
+    c->have = 1;
+    c->done_once = 1;
+    c->source = SRC_ENV;
+    return 1;
+}
+
+static int setup_web_identity(struct aws_creds *c, const struct config *cfg, char *err,
+                              size_t errlen)
+{
+    if (!nonempty(cfg->aws_role_arn) && !nonempty(cfg->aws_web_identity_token_file))
+        return 0;
+    if (!nonempty(cfg->aws_role_arn) || !nonempty(cfg->aws_web_identity_token_file)) {
+        errbuf_set(err, errlen, "%s is set but %s is not",
+                   nonempty(cfg->aws_role_arn) ? "AWS_ROLE_ARN" : "AWS_WEB_IDENTITY_TOKEN_FILE",
+                   nonempty(cfg->aws_role_arn) ? "AWS_WEB_IDENTITY_TOKEN_FILE" : "AWS_ROLE_ARN");
+        return -1;
+    }
+    char name[64];
+    const char *sn = cfg->aws_role_session_name;
+    if (!nonempty(sn)) {
+        snprintf(name, sizeof(name), "ivs-syncd-%lld", (long long)(clock_real_us() / 1000000));
+        sn = name;
+    }
+    char url[512];
+    const char *region = nonempty(cfg->aws_region) ? cfg->aws_region : "us-east-1";
+    if (nonempty(cfg->aws_endpoint_url_sts))
+        snprintf(url, sizeof(url), "%s", cfg->aws_endpoint_url_sts);
+    else
+        snprintf(url, sizeof(url), "https://sts.%s.amazonaws.com", region);
+    c->role_arn = aws_creds_dupstr(cfg->aws_role_arn);
+    c->web_token_file = aws_creds_dupstr(cfg->aws_web_identity_token_file);
+    c->session_name = aws_creds_dupstr(sn);
+    c->sts_url = aws_creds_dupstr(url);
+    if (!c->role_arn || !c->web_token_file || !c->session_name || !c->sts_url) {
+        errbuf_set(err, errlen, "out of memory");
+        return -1;
+    }
+    c->source = SRC_WEB_IDENTITY;
+    return 1;
+}
+
+static int setup_container(struct aws_creds *c, const struct config *cfg, char *err, size_t errlen)
+{
+    const char *rel = cfg->aws_container_credentials_relative_uri;
+    const char *full = cfg->aws_container_credentials_full_uri;
+    if (nonempty(rel)) {
+        if (rel[0] != '/') {
+            errbuf_set(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with /");
+            return -1;
+        }
+        size_t n = sizeof(ECS_HOST) + strlen(rel);
+        c->url = malloc(n);
+        if (!c->url) {
+            errbuf_set(err, errlen, "out of memory");
+            return -1;
+        }
+        snprintf(c->url, n, "%s%s", ECS_HOST, rel);
+    } else if (nonempty(full)) {
+        if (aws_creds_check_full_uri(full, err, errlen) != 0)
+            return -1;
+        c->url = aws_creds_dupstr(full);
+        if (!c->url) {
+            errbuf_set(err, errlen, "out of memory");
+            return -1;
+        }
+    } else {
+        return 0;
+    }
+    if (nonempty(cfg->aws_container_authorization_token_file)) {
+        c->auth_token_file = aws_creds_dupstr(cfg->aws_container_authorization_token_file);
+        if (!c->auth_token_file) {
+            errbuf_set(err, errlen, "out of memory");
+            return -1;
+        }
+    } else if (nonempty(cfg->aws_container_authorization_token)) {
+        const char *t = cfg->aws_container_authorization_token;
+        if (strchr(t, '\r') || strchr(t, '\n')) {
+            errbuf_set(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN: contains a line break");
+            return -1;
+        }
+        c->auth_token = aws_creds_dupstr(t);
+        if (!c->auth_token) {
+            errbuf_set(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    c->source = SRC_CONTAINER;
+    return 1;
+}
+
+static int setup_imds(struct aws_creds *c, const struct config *cfg, char *err, size_t errlen)
+{
+    const char *ep = cfg->aws_ec2_metadata_service_endpoint;
+    if (cfg->aws_ec2_metadata_disabled || !nonempty(ep))
+        return 0;
+    c->imds_base = aws_creds_dupstr(ep);
+    if (!c->imds_base) {
+        errbuf_set(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t n = strlen(c->imds_base);
+    while (n > 0 && c->imds_base[n - 1] == '/')
+        c->imds_base[--n] = '\0';
+    c->source = SRC_IMDS;
+    return 1;
+}
+
+static void set_source_name(struct aws_creds *c)
+{
+    const char *s = "none";
+    switch (c->source) {
+    case SRC_ENV:
+        s = "environment";
+        break;
+    case SRC_WEB_IDENTITY:
+        s = "web identity";
+        break;
+    case SRC_PROFILE:
+        snprintf(c->source_name, sizeof(c->source_name), "profile %s", c->profile);
+        return;
+    case SRC_PROCESS:
+        snprintf(c->source_name, sizeof(c->source_name), "credential_process (profile %s)",
+                 c->profile);
+        return;
+    case SRC_CONTAINER:
+        s = "container";
+        break;
+    case SRC_IMDS:
+        s = "instance metadata";
+        break;
+    case SRC_NONE:
+        break;
+    }
+    snprintf(c->source_name, sizeof(c->source_name), "%s", s);
 }
 
 struct aws_creds *aws_creds_new(struct event_base *base, struct http_client *hc,
@@ -507,81 +693,27 @@ struct aws_creds *aws_creds_new(struct event_base *base, struct http_client *hc,
         errbuf_set(err, errlen, "out of memory");
         goto fail;
     }
-
-    int have_id = nonempty(cfg->aws_access_key_id);
-    int have_secret = nonempty(cfg->aws_secret_access_key);
-    if (have_id || have_secret) {
-        if (!have_id || !have_secret) {
-            errbuf_set(err, errlen, "%s is set but %s is not",
-                       have_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                       have_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-            goto fail;
-        }
-        size_t tl = nonempty(cfg->aws_session_token) ? strlen(cfg->aws_session_token) : 0;
-        if (strlen(cfg->aws_access_key_id) > AWS_CREDS_KEY_MAX ||
-            strlen(cfg->aws_secret_access_key) > AWS_CREDS_SECRET_MAX || tl > AWS_CREDS_TOKEN_MAX) {
-            errbuf_set(err, errlen, "AWS credentials from the environment are too long");
-            goto fail;
-        }
-        memcpy(c->cur.access_key_id, cfg->aws_access_key_id, strlen(cfg->aws_access_key_id));
-        memcpy(c->cur.secret_access_key, cfg->aws_secret_access_key,
-               strlen(cfg->aws_secret_access_key));
-        if (tl)
-            memcpy(c->cur.session_token, cfg->aws_session_token, tl);
-        c->have = 1;
-        c->done_once = 1;
-        c->source = SRC_ENV;
-        return c;
-    }
-
-    const char *rel = cfg->aws_container_credentials_relative_uri;
-    const char *full = cfg->aws_container_credentials_full_uri;
-    if (nonempty(rel)) {
-        if (rel[0] != '/') {
-            errbuf_set(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with /");
-            goto fail;
-        }
-        size_t n = sizeof(ECS_HOST) + strlen(rel);
-        c->url = malloc(n);
-        if (!c->url) {
-            errbuf_set(err, errlen, "out of memory");
-            goto fail;
-        }
-        snprintf(c->url, n, "%s%s", ECS_HOST, rel);
-    } else if (nonempty(full)) {
-        if (aws_creds_check_full_uri(full, err, errlen) != 0)
-            goto fail;
-        c->url = dupstr(full);
-        if (!c->url) {
-            errbuf_set(err, errlen, "out of memory");
-            goto fail;
-        }
-    } else {
-        c->source = SRC_NONE;
-        return c;
-    }
-    if (!hc) {
-        errbuf_set(err, errlen, "container credentials need an HTTP client");
+    /* The chain, first match wins. */
+    int r = setup_env(c, cfg, err, errlen);
+    if (r == 0)
+        r = setup_web_identity(c, cfg, err, errlen);
+    if (r == 0)
+        r = aws_profile_setup(c, cfg, err, errlen);
+    if (r == 0)
+        r = setup_container(c, cfg, err, errlen);
+    if (r == 0)
+        r = setup_imds(c, cfg, err, errlen);
+    if (r < 0)
         goto fail;
+    set_source_name(c);
+    if (c->source == SRC_NONE || c->source == SRC_ENV || c->source == SRC_PROFILE) {
+        if (c->source != SRC_NONE)
+            LOG_INFO(NULL, "AWS credentials from %s", c->source_name);
+        return c;
     }
-    c->source = SRC_CONTAINER;
-    if (nonempty(cfg->aws_container_authorization_token_file)) {
-        c->auth_token_file = dupstr(cfg->aws_container_authorization_token_file);
-        if (!c->auth_token_file) {
-            errbuf_set(err, errlen, "out of memory");
-            goto fail;
-        }
-    } else if (nonempty(cfg->aws_container_authorization_token)) {
-        const char *t = cfg->aws_container_authorization_token;
-        if (strchr(t, '\r') || strchr(t, '\n')) {
-            errbuf_set(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN: contains a line break");
-            goto fail;
-        }
-        c->auth_token = dupstr(t);
-        if (!c->auth_token) {
-            errbuf_set(err, errlen, "out of memory");
-            goto fail;
-        }
+    if (!hc && c->source != SRC_PROCESS) {
+        errbuf_set(err, errlen, "%s credentials need an HTTP client", c->source_name);
+        goto fail;
     }
     schedule(c, 0);
     return c;
@@ -590,12 +722,21 @@ fail:
     return NULL;
 }
 
+static void free_secret(char *s)
+{
+    if (s) {
+        wipe(s, strlen(s));
+        free(s);
+    }
+}
+
 void aws_creds_free(struct aws_creds *c)
 {
     if (!c)
         return;
-    if (c->fetching && c->hc)
+    if (c->hc)
         http_client_cancel(c->hc, c);
+    aws_process_cancel(c);
     struct aws_creds_waiter *w;
     while ((w = TAILQ_FIRST(&c->waiters))) {
         TAILQ_REMOVE(&c->waiters, w, link);
@@ -606,11 +747,16 @@ void aws_creds_free(struct aws_creds *c)
     if (c->notify)
         event_free(c->notify);
     free(c->url);
-    if (c->auth_token) {
-        wipe(c->auth_token, strlen(c->auth_token));
-        free(c->auth_token);
-    }
+    free_secret(c->auth_token);
     free(c->auth_token_file);
+    free(c->role_arn);
+    free(c->web_token_file);
+    free(c->session_name);
+    free(c->sts_url);
+    free(c->profile);
+    free_secret(c->process_cmd);
+    free(c->imds_base);
+    free_secret(c->imds_token);
     wipe(&c->cur, sizeof(c->cur));
     free(c);
 }

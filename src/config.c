@@ -104,6 +104,24 @@ static const struct opt opts[] = {
      O(aws_container_authorization_token), 0, 0, "Authorization for the credentials URL"},
     {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", NULL, T_STR, NULL,
      O(aws_container_authorization_token_file), 0, 0, "file holding that Authorization"},
+    {"AWS_ROLE_ARN", NULL, T_STR, NULL, O(aws_role_arn), 0, 0,
+     "role assumed with a web identity token (EKS IRSA); with AWS_WEB_IDENTITY_TOKEN_FILE"},
+    {"AWS_WEB_IDENTITY_TOKEN_FILE", NULL, T_STR, NULL, O(aws_web_identity_token_file), 0, 0,
+     "file holding the web identity token, read again at every refresh"},
+    {"AWS_ROLE_SESSION_NAME", NULL, T_STR, NULL, O(aws_role_session_name), 0, 0,
+     "session name for web identity (unset = ivs-syncd-<unix time>)"},
+    {"AWS_ENDPOINT_URL_STS", NULL, T_STR, NULL, O(aws_endpoint_url_sts), 0, 0,
+     "STS endpoint override (default https://sts.<region>.amazonaws.com)"},
+    {"AWS_PROFILE", NULL, T_STR, NULL, O(aws_profile), 0, 0,
+     "profile of the shared credentials/config files (unset = default)"},
+    {"AWS_SHARED_CREDENTIALS_FILE", NULL, T_STR, "~/.aws/credentials",
+     O(aws_shared_credentials_file), 0, 0, "shared credentials file"},
+    {"AWS_CONFIG_FILE", NULL, T_STR, "~/.aws/config", O(aws_config_file), 0, 0,
+     "shared config file (credential_process, [profile name] sections)"},
+    {"AWS_EC2_METADATA_SERVICE_ENDPOINT", NULL, T_STR, "http://169.254.169.254",
+     O(aws_ec2_metadata_service_endpoint), 0, 0, "EC2 instance metadata (IMDSv2) address"},
+    {"AWS_EC2_METADATA_DISABLED", NULL, T_BOOL, "false", O(aws_ec2_metadata_disabled), 0, 0,
+     "true: never ask EC2 instance metadata for credentials"},
     {"AWS_MAX_ATTEMPTS", NULL, T_INT, "3", O(aws_max_attempts), 1, 10,
      "attempts per IVS call (standard retry mode)"},
     {"IVS_TIMEOUT", NULL, T_SECONDS, "10", O(ivs_timeout), 1, 300, "timeout of one IVS request"},
@@ -537,6 +555,27 @@ int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
         strncmp(cfg->aws_endpoint_url_ivs, "http://", 7) != 0) {
         fprintf(err, "AWS_ENDPOINT_URL_IVS: \"%s\" is not an http(s) URL\n",
                 cfg->aws_endpoint_url_ivs);
+        return -1;
+    }
+    static const struct {
+        const char *name;
+        size_t off;
+    } urls[] = {{"AWS_ENDPOINT_URL_STS", O(aws_endpoint_url_sts)},
+                {"AWS_EC2_METADATA_SERVICE_ENDPOINT", O(aws_ec2_metadata_service_endpoint)}};
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        const char *u = *(char **)((char *)cfg + urls[i].off);
+        if (u && *u && strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0) {
+            fprintf(err, "%s: \"%s\" is not an http(s) URL\n", urls[i].name, u);
+            return -1;
+        }
+    }
+    if ((cfg->aws_role_arn && *cfg->aws_role_arn) !=
+        (cfg->aws_web_identity_token_file && *cfg->aws_web_identity_token_file)) {
+        fprintf(err, "%s: set together with %s\n",
+                cfg->aws_role_arn && *cfg->aws_role_arn ? "AWS_ROLE_ARN"
+                                                        : "AWS_WEB_IDENTITY_TOKEN_FILE",
+                cfg->aws_role_arn && *cfg->aws_role_arn ? "AWS_WEB_IDENTITY_TOKEN_FILE"
+                                                        : "AWS_ROLE_ARN");
         return -1;
     }
     return 0;

@@ -197,15 +197,19 @@ static void check_aws(struct doc *d, const struct config *cfg)
         line(d, "FAIL", "aws", "credentials: %s", err[0] ? err : "cannot initialise");
         goto done;
     }
-    if (aws_creds_state(creds) == AWS_CREDS_NONE) {
-        line(d, "warn", "aws", "no AWS credentials: reconciliation and sync calls to IVS are off");
-        goto done;
-    }
     if (aws_creds_state(creds) == AWS_CREDS_LOADING) {
         struct timeval tv = {15, 0};
         aws_creds_on_ready(creds, creds_ready, d);
         event_base_loopexit(d->base, &tv);
         event_base_dispatch(d->base);
+    }
+    if (aws_creds_state(creds) == AWS_CREDS_NONE) {
+        /* Nothing in the chain; instance metadata, when probed, did not answer. */
+        line(d, "warn", "aws",
+             "no AWS credentials (environment, web identity, profile, container, instance "
+             "metadata%s%s): reconciliation and sync calls to IVS are off",
+             aws_creds_error(creds)[0] ? ": " : "", aws_creds_error(creds));
+        goto done;
     }
     if (aws_creds_state(creds) != AWS_CREDS_READY) {
         line(d, "FAIL", "aws", "credentials from %s unusable: %s", aws_creds_source(creds),

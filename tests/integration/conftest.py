@@ -160,6 +160,13 @@ def db(pg):
         pass
 
 
+# Never the machine's own AWS credentials: no instance metadata (a CI runner
+# on EC2 has some), no ~/.aws files. Tests that want them set these again.
+HERMETIC_AWS = {"AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/ivs-syncd-test/credentials",
+                "AWS_CONFIG_FILE": "/nonexistent/ivs-syncd-test/config"}
+
+
 def clean_env(**kw):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AWS_", "SNS_", "EVENTBRIDGE_", "SUPABASE_", "IVS_MAX",
@@ -167,6 +174,7 @@ def clean_env(**kw):
                                 "DATABASE_URL", "LISTEN"))}
     env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=23"
     env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    env.update(HERMETIC_AWS)
     for k, v in kw.items():
         if v is None:
             env.pop(k, None)

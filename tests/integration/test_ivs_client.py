@@ -39,7 +39,11 @@ def base_env(fake, **extra):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AWS_", "IVS_", "SYNC_", "LOG_"))}
     env.update({"AWS_ENDPOINT_URL_IVS": fake.url, "AWS_REGION": REGION,
-                "LOG_LEVEL": "warn", "LOG_FORMAT": "text"})
+                "LOG_LEVEL": "warn", "LOG_FORMAT": "text",
+                # never the machine's own credentials (instance metadata, ~/.aws)
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/ivs-syncd-test/credentials",
+                "AWS_CONFIG_FILE": "/nonexistent/ivs-syncd-test/config"})
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
