@@ -19,6 +19,7 @@
 #include "http_client.h"
 #include "ivs.h"
 #include "migrate.h"
+#include "rolecheck.h"
 
 struct doc {
     FILE *out;
@@ -33,7 +34,7 @@ static void line(struct doc *d, const char *verdict, const char *what, const cha
 
 static void line(struct doc *d, const char *verdict, const char *what, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[1536];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -49,6 +50,12 @@ static void line(struct doc *d, const char *verdict, const char *what, const cha
         d->failed = 1;
 }
 
+/* rolecheck_report's lines (the role, RLS, policies, privileges). */
+static void role_line(void *arg, const char *verdict, const char *what, const char *msg)
+{
+    line(arg, verdict, what, "%s", msg);
+}
+
 static void check_database(struct doc *d, const struct config *cfg)
 {
     const char *ci = config_conninfo(cfg);
@@ -60,17 +67,24 @@ static void check_database(struct doc *d, const struct config *cfg)
         PQfinish(pg);
         return;
     }
-    line(d, "ok", "database", "reachable (PostgreSQL %d, database %s)", PQserverVersion(pg),
-         PQdb(pg));
+    int v = PQserverVersion(pg); /* 150018 -> 15.18; 90624 -> 9.6.24 */
+    if (v >= 100000)
+        line(d, "ok", "database", "reachable (PostgreSQL %d.%d, database %s)", v / 10000,
+             v % 10000, PQdb(pg));
+    else
+        line(d, "ok", "database", "reachable (PostgreSQL %d.%d.%d, database %s)", v / 10000,
+             v / 100 % 100, v % 100, PQdb(pg));
     PGresult *r = PQexec(pg, "SELECT ivs_channel_arn FROM public.shows WHERE ivs_channel_arn "
                              "IS NOT NULL AND ivs_channel_arn <> '' LIMIT 1");
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
         snprintf(d->channel, sizeof(d->channel), "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
-    PQfinish(pg);
-    char why[256];
+    char why[512];
     int m = migrate_check(ci, cfg, why, sizeof(why));
     line(d, m == 1 ? "ok" : "FAIL", "migrations", "%s", why);
+    if (m == 1)
+        rolecheck_report(pg, role_line, d);
+    PQfinish(pg);
 }
 
 static void check_sns(struct doc *d, const struct config *cfg)

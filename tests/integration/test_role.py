@@ -176,3 +176,44 @@ def test_owner_keeps_working(pg, db, signer, daemon_factory):
     st, body = d.json("GET", "/readyz")
     assert (st, body.get("status")) == (200, "ready")
     assert d.metric("ivs_syncd_db_role_ok") == 1
+
+
+def test_doctor_reports_the_role(pg, supa, tmp_path):
+    db, role = supa
+    operator_grants(pg, db, role)
+    env = clean_env(DATABASE_URL=role_url(pg, db, role), AWS_EC2_METADATA_DISABLED="true")
+    r = doctor(env)
+    out = r.stdout
+    assert r.returncode == 1, out
+    assert f"ok   role         {role}; public.shows is owned by" in out, out
+    assert "row-level security on public.shows: on" in out, out
+    assert "shows are visible to signed-in users" not in out  # applies to authenticated only
+    fail = [l for l in out.splitlines() if l.startswith("FAIL") and "privileges" in l]
+    assert fail and "row-level security" in fail[0] and f"--grant-to {role}" in fail[0], out
+    assert "15." in out and "150" not in out.split("PostgreSQL")[1].split(",")[0], out
+
+    migrate(clean_env(DATABASE_URL=pg.url(db)), "--grant-to", role)
+    out = doctor(env).stdout
+    assert "ok   privileges   this role can see and update every row" in out, out
+    assert f"ivs_syncd_{role}_select (permissive SELECT USING (true))" in out, out
+
+    pg.psql("CREATE POLICY own_rows ON public.shows AS RESTRICTIVE FOR SELECT TO PUBLIC "
+            "USING (seller_id IS NOT NULL)", db)
+    r = doctor(env)
+    assert r.returncode == 1
+    assert any(l.startswith("FAIL") and "cannot be judged" in l for l in r.stdout.splitlines()), \
+        r.stdout
+
+    # owner: all well
+    out = doctor(clean_env(DATABASE_URL=pg.url(db), AWS_EC2_METADATA_DISABLED="true")).stdout
+    assert "this role can see and update every row" in out and "(this role)" in out, out
+
+
+def test_doctor_says_where_it_looked_for_the_sql(pg, db, tmp_path):
+    r = subprocess.run([BIN, "doctor"], env=clean_env(DATABASE_URL=pg.url(db),
+                                                        SQL_DIR=str(tmp_path / "nowhere"),
+                                                        AWS_EC2_METADATA_DISABLED="true"),
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    line = [l for l in r.stdout.splitlines() if "migrations" in l][0]
+    assert line.startswith("FAIL") and "no migration SQL files found" in line, r.stdout
+    assert str(tmp_path / "nowhere") in line and "-1" not in line, line
