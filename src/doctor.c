@@ -69,8 +69,8 @@ static void check_database(struct doc *d, const struct config *cfg)
     }
     int v = PQserverVersion(pg); /* 150018 -> 15.18; 90624 -> 9.6.24 */
     if (v >= 100000)
-        line(d, "ok", "database", "reachable (PostgreSQL %d.%d, database %s)", v / 10000,
-             v % 10000, PQdb(pg));
+        line(d, "ok", "database", "reachable (PostgreSQL %d.%d, database %s)", v / 10000, v % 10000,
+             PQdb(pg));
     else
         line(d, "ok", "database", "reachable (PostgreSQL %d.%d.%d, database %s)", v / 10000,
              v / 100 % 100, v % 100, PQdb(pg));
