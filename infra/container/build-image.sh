@@ -53,8 +53,10 @@ if [ "${1:-}" = --probe ]; then
 	exit $?
 fi
 [ $# = 0 ] || { echo "usage: $0 [--probe]" >&2; exit 2; }
-have podman && have mmdebstrap ||
-	{ echo "image: podman and mmdebstrap are needed (apt-get install podman mmdebstrap)" >&2; exit 1; }
+if ! have podman || ! have mmdebstrap; then
+	echo "image: podman and mmdebstrap are needed (apt-get install podman mmdebstrap)" >&2
+	exit 1
+fi
 
 if ! podman image exists "$BASE_IMAGE"; then
 	if [ ! -s "$BASE_TAR" ]; then
