@@ -10,7 +10,7 @@ TESTDATA  ?= $(CURDIR)/tests/fixtures
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-GIT_REV    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+GIT_REV    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 OPT     ?= -O2 -g
 SAN     ?=
@@ -145,3 +145,16 @@ bench-reconcile: $(BIN)
 
 bench-storm: $(BIN)
 	@IVS_SYNCD_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/storm.py $(BENCH_ARGS)
+
+# Container image (README "Container image"); neither target is part of `make test`.
+# `make image` builds infra/container/Containerfile with podman from a local Debian 12
+# base (mmdebstrap), tagged $(IMAGE):$(GIT_REV) and :latest; `make image-test` runs
+# that image's ivs-syncd under chroot against a throwaway PostgreSQL. Both need root.
+IMAGE ?= localhost/ivs-syncd
+
+.PHONY: image image-test
+image:
+	@GIT_REV="$(GIT_REV)" IMAGE="$(IMAGE)" sh infra/container/build-image.sh
+
+image-test: image
+	@$(PYTHON) tests/image/image_test.py --image "$(IMAGE):$(GIT_REV)" --rev "$(GIT_REV)"
