@@ -36,22 +36,25 @@ def check(pg, db, gen):
     return r.stderr
 
 
+TTL = 2000  # ms: long enough for a psql round trip on a loaded machine
+
+
 def test_two_holders_renewal_expiry_fencing(pg, db):
-    held, g1, left, who = acquire(pg, db, "a", 400)
-    assert held and who == "a" and 0.2 < left <= 0.4
+    held, g1, left, who = acquire(pg, db, "a", TTL)
+    assert held and who == "a" and 0.5 * TTL / 1000 < left <= TTL / 1000
     # b cannot take it while a holds it; it learns who does
-    held, g, _, who = acquire(pg, db, "b", 400)
+    held, g, _, who = acquire(pg, db, "b", TTL)
     assert not held and g == g1 and who == "a"
     assert check(pg, db, g1) is None
     # renewal by a: same generation, later expiry
     time.sleep(0.1)
-    held, g, left, who = acquire(pg, db, "a", 400)
-    assert held and g == g1 and who == "a" and left > 0.3
+    held, g, left, who = acquire(pg, db, "a", TTL)
+    assert held and g == g1 and who == "a" and left > 0.75 * TTL / 1000
     # a stops renewing: expired, b takes it with a new generation
-    time.sleep(0.5)
+    time.sleep(TTL / 1000 + 0.2)
     err = check(pg, db, g1)
     assert err and "IVSL1" in err and "expired" in err, err
-    held, g2, _, who = acquire(pg, db, "b", 400)
+    held, g2, _, who = acquire(pg, db, "b", TTL)
     assert held and g2 == g1 + 1 and who == "b"
     # a's old generation is refused now, b's accepted
     err = check(pg, db, g1)
@@ -59,20 +62,20 @@ def test_two_holders_renewal_expiry_fencing(pg, db):
     assert check(pg, db, g2) is None
     assert check(pg, db, g2 + 1) is not None
     # a comes back: not the holder
-    held, g, _, who = acquire(pg, db, "a", 400)
+    held, g, _, who = acquire(pg, db, "a", TTL)
     assert not held and g == g2 and who == "b"
     # b releases: a takes it at once, next generation
     assert pg.psql("SELECT ivs_sync.lease_release('a')", db) == "f"
     assert pg.psql("SELECT ivs_sync.lease_release('b')", db) == "t"
     assert "IVSL1" in check(pg, db, g2)
-    held, g3, _, who = acquire(pg, db, "a", 400)
+    held, g3, _, who = acquire(pg, db, "a", TTL)
     assert held and g3 == g2 + 1 and who == "a"
     # the same holder after its own lease expired: a new generation too
-    time.sleep(0.5)
+    time.sleep(TTL / 1000 + 0.2)
     held, g4, _, who = acquire(pg, db, "a", 10000)
     assert held and g4 == g3 + 1
     # another lease name is independent
-    held, gm, _, who = acquire(pg, db, "b", 400, name="other")
+    held, gm, _, who = acquire(pg, db, "b", TTL, name="other")
     assert held and gm == 1 and who == "b"
     assert check(pg, db, g4) is None
 
