@@ -216,4 +216,28 @@ def test_doctor_says_where_it_looked_for_the_sql(pg, db, tmp_path):
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     line = [l for l in r.stdout.splitlines() if "migrations" in l][0]
     assert line.startswith("FAIL") and "no migration SQL files found" in line, r.stdout
-    assert str(tmp_path / "nowhere") in line and "-1" not in line, line
+    assert str(tmp_path / "nowhere") in line and "-1 migrations" not in line, line
+
+
+def test_readme_role_sql_makes_a_role_serve(pg, supa, signer, daemon_factory):
+    """The README's "Database role" SQL, run by hand as the owner, is enough to serve."""
+    db, role = supa
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("## Database role", 1)[1].split("\n## ", 1)[0]
+    sql = section.split("```sql\n", 1)[1].split("```", 1)[0]
+    assert "CREATE POLICY" in sql and "GRANT UPDATE" in sql
+    import re
+    sql = re.sub(r"\bivs_syncd\b", role, sql).replace("ivs_syncd_ivs_syncd_", f"ivs_syncd_{role}_")
+    pg.psql(sql, db)
+    ch = channel_arn(8803)
+    sid = add_show(pg, db, ch)
+    d = daemon_factory(base_env(pg, db, signer, DATABASE_URL=role_url(pg, db, role)))
+    st, body = d.json("POST", "/eventbridge", json.dumps(ivs_event("Stream Start", ch, "st-rd")), EB)
+    assert (st, body) == (200, {"outcome": "applied"})
+    assert pg.psql(f"SELECT stream_status FROM shows WHERE id = '{sid}'", db) == "live"
+    # and it is exactly what migrate --grant-to would run
+    out = migrate(clean_env(DATABASE_URL=pg.url(db)), "--grant-to", role)
+    ran = [l[len("migrate: "):] for l in out.splitlines()
+           if l.startswith(("migrate: GRANT", "migrate: DROP", "migrate: CREATE"))]
+    norm = lambda x: " ".join(x.replace(";", " ").split())
+    assert norm(" ".join(ran)) == norm(sql), (ran, sql)
