@@ -6,9 +6,11 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "ivsevent.h"
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
@@ -33,6 +35,31 @@ static void sig_fail(struct route_sns_ctx *rc, struct http_ctx *ctx, int status,
         metrics_inc(rc->metrics, "ivs_syncd_sns_signature_failures_total", l);
     LOG_INFO(http_ctx_request_id(ctx), "sns message rejected (%s): %s", reason, msg);
     http_reply_error(ctx, status, msg);
+}
+
+/*
+ * Pass an event on to ingest, unless it is dated more than IVSEVENT_MAX_FUTURE_US
+ * ahead of our clock: such an event would win every later comparison (stale
+ * rule) and poison the show, so it is refused with 400 (SNS then moves it to
+ * its dead-letter queue). What does not parse goes on: ingest says why.
+ */
+static void ingest_checked(struct route_sns_ctx *rc, struct http_ctx *ctx, const char *json,
+                           size_t len, const char *message_id, const char *via, int lenient)
+{
+    struct ivsevent ev;
+    if (ivsevent_parse(json, len, rc->cfg->json_max_depth, &ev, NULL, 0) == 0 &&
+        !ivsevent_time_ok(&ev, clock_real_us())) {
+        char l[96];
+        snprintf(l, sizeof(l), "reason=\"future\",via=\"%s\"", via);
+        metrics_inc(rc->metrics, "ivs_syncd_events_rejected_total", l);
+        snprintf(l, sizeof(l), "outcome=\"rejected\",via=\"%s\"", via);
+        metrics_inc(rc->metrics, "ivs_syncd_events_total", l);
+        LOG_INFO(http_ctx_request_id(ctx), "event rejected (future): time %s is ahead of now",
+                 ev.time);
+        http_reply_error(ctx, 400, "event time is more than 5 minutes in the future");
+        return;
+    }
+    rc->ingest(rc->ingest_arg, ctx, json, len, message_id, via, lenient);
 }
 
 static void job_free(struct sns_job *j)
@@ -74,8 +101,7 @@ static void verified(struct sns_job *j)
     }
     switch (j->msg.type) {
     case SNS_NOTIFICATION:
-        rc->ingest(rc->ingest_arg, ctx, j->msg.message, j->msg.message_len, j->msg.message_id,
-                   "sns", 1);
+        ingest_checked(rc, ctx, j->msg.message, j->msg.message_len, j->msg.message_id, "sns", 1);
         job_free(j);
         return;
     case SNS_UNSUBSCRIBE_CONFIRMATION: {
@@ -226,7 +252,7 @@ static void eventbridge_route(struct http_ctx *ctx, void *arg)
     }
     size_t len;
     const char *body = http_ctx_body(ctx, &len);
-    rc->ingest(rc->ingest_arg, ctx, body, len, NULL, "eventbridge", 0);
+    ingest_checked(rc, ctx, body, len, NULL, "eventbridge", 0);
 }
 
 int route_sns_register(struct route_sns_ctx *rc)

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from conftest import (BIN, CERT_URL, PG, TESTDATA, TOPIC, add_show, base_env, channel_arn,
-                      clean_env, ivs_event)
+                      clean_env, iso_now, ivs_event)
 
 EB = {"X-Ivs-Syncd-Token": "eb-secret-token", "Content-Type": "application/json"}
 
@@ -436,3 +436,31 @@ def test_concurrent_duplicates_apply_once(pg, db, signer, env, daemon_factory):
     [t.start() for t in ts]
     [t.join() for t in ts]
     assert sorted(out) == ["applied"] + ["duplicate"] * 19
+
+
+def test_event_far_in_the_future_is_refused(pg, db, signer, env, daemon_factory):
+    """An event dated beyond the allowed skew (5 min) would win every later
+    comparison: 400 on /eventbridge, 400 on /sns (SNS then dead-letters it), and
+    nothing stored. A little skew is accepted."""
+    d = daemon_factory(env)
+    ch = channel_arn(77)
+    sid = add_show(pg, db, ch)
+    st, body = sns_post(d, signer, ivs_event("Stream Start", ch, "st-F", iso_now(-60)))
+    assert (st, body) == (200, {"outcome": "applied"})
+    before = show(pg, db, sid)
+    far = ["9999-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z", iso_now(400)]
+    for t in far:
+        ev = ivs_event("Stream End", ch, "st-F", t)
+        st, body = d.json("POST", "/eventbridge", json.dumps(ev), EB)
+        assert st == 400 and "future" in body["error"], (t, st, body)
+        st, body = sns_post(d, signer, ivs_event("Stream End", ch, "st-F", t))
+        assert st == 400 and "future" in body["error"], (t, st, body)
+    assert show(pg, db, sid) == before
+    assert pg.rows("SELECT count(*) FROM ivs_sync.events WHERE event_time > now() + interval '1 hour'",
+                   db)[0][0] == "0"
+    assert d.metric("ivs_syncd_events_rejected_total", 'reason="future",via="eventbridge"') == 3
+    assert d.metric("ivs_syncd_events_rejected_total", 'reason="future",via="sns"') == 3
+    # within the skew: accepted (a clock a little ahead is normal)
+    st, body = sns_post(d, signer, ivs_event("Stream End", ch, "st-F", iso_now(60)))
+    assert (st, body) == (200, {"outcome": "applied"})
+    assert show(pg, db, sid)["status"] == "ended"
