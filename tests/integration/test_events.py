@@ -464,3 +464,40 @@ def test_event_far_in_the_future_is_refused(pg, db, signer, env, daemon_factory)
     st, body = sns_post(d, signer, ivs_event("Stream End", ch, "st-F", iso_now(60)))
     assert (st, body) == (200, {"outcome": "applied"})
     assert show(pg, db, sid)["status"] == "ended"
+
+
+def _lambda_shape(m):
+    """An SNS message as Lambda events and SQS bodies carry it."""
+    m = dict(m)
+    m["SigningCertUrl"] = m.pop("SigningCertURL")
+    if "UnsubscribeURL" in m:
+        m["UnsubscribeUrl"] = m.pop("UnsubscribeURL")
+    m.setdefault("Subject", None)
+    return m
+
+
+def test_verify_sns_accepts_the_lambda_shape(tmp_path):
+    real = TESTDATA / "sns-real"
+    env = clean_env(SNS_CERT_DIR=str(real))
+    n = 0
+    for f in sorted(real.glob("test-notification-*.json")):
+        m = _lambda_shape(json.loads(f.read_text()))
+        r = subprocess.run([BIN, "verify-sns", "-"], env=env, input=json.dumps(m),
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and r.stdout.startswith("valid"), (f, r.stdout, r.stderr)
+        # still verified: a changed value fails
+        bad = dict(m, Message=m["Message"] + "x")
+        r = subprocess.run([BIN, "verify-sns", "-"], env=env, input=json.dumps(bad),
+                           capture_output=True, text=True)
+        assert r.returncode == 1 and r.stdout.startswith("invalid"), (f, r.stdout)
+        n += 1
+    assert n == 3
+
+
+def test_sns_endpoint_keeps_the_https_shape(pg, db, signer, env, daemon_factory):
+    d = daemon_factory(env)
+    ch = channel_arn(78)
+    add_show(pg, db, ch)
+    m = signer.envelope(json.dumps(ivs_event("Stream Start", ch, "st-L", iso_now(-5))))
+    st, _ = d.json("POST", "/sns", json.dumps(_lambda_shape(m)), {"Content-Type": "text/plain"})
+    assert 400 <= st < 500
