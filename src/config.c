@@ -78,7 +78,8 @@ static const struct opt opts[] = {
     {"SNS_CERT_CACHE_SIZE", NULL, T_INT, "64", O(sns_cert_cache_size), 1, 100000,
      "signing certificates kept in memory"},
     {"SNS_FETCH_BASE_URL", NULL, T_STR, NULL, O(sns_fetch_base_url), 0, 0,
-     "testing only: scheme://host[:port] that replaces the SNS host when fetching"},
+     "testing only (needs IVS_SYNCD_TESTING=1): scheme://host[:port] that replaces the SNS "
+     "host when fetching; what it fetches is never written to SNS_CERT_DIR"},
     {"EVENTBRIDGE_TOKEN", NULL, T_SECRET, NULL, O(eventbridge_token), 0, 0,
      "enables POST /eventbridge; the token the API destination sends"},
     {"EVENTBRIDGE_TOKEN_HEADER", NULL, T_STR, "X-Ivs-Syncd-Token", O(eventbridge_token_header), 0,
@@ -653,6 +654,16 @@ int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
         check_list("CORS_ALLOW_ORIGINS", cfg->cors_allow_origins, origin_valid,
                    "an origin (scheme://host[:port]) or *", err) < 0)
         return -1;
+    /* A testing knob (plain http, no certificate chain check): an explicit
+     * switch that no production set-up has, so it cannot be left on by mistake. */
+    if (cfg->sns_fetch_base_url && *cfg->sns_fetch_base_url) {
+        const char *t = getenv("IVS_SYNCD_TESTING");
+        if (!t || strcmp(t, "1") != 0) {
+            fprintf(err, "SNS_FETCH_BASE_URL: a testing knob (certificates over plain http, no "
+                         "chain check); refused unless IVS_SYNCD_TESTING=1 is set too\n");
+            return -1;
+        }
+    }
     return 0;
 }
 

@@ -306,7 +306,7 @@ def test_auto_confirm_visits_subscribe_url(pg, db, signer, daemon_factory):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         d = daemon_factory(base_env(pg, db, signer,
-                                    SNS_FETCH_BASE_URL=f"http://127.0.0.1:{srv.server_port}"))
+                                    SNS_FETCH_BASE_URL=f"http://127.0.0.1:{srv.server_port}", IVS_SYNCD_TESTING="1"))
         st, b = d.json("POST", "/sns", json.dumps(signer.envelope(
             "confirm", type_="SubscriptionConfirmation",
             subscribe_url="https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription"
@@ -325,7 +325,7 @@ def test_auto_confirm_visits_subscribe_url(pg, db, signer, daemon_factory):
 def test_certificate_fetch_unreachable_is_503(pg, db, signer, daemon_factory):
     port_closed = 1
     d = daemon_factory(base_env(pg, db, signer,
-                                SNS_FETCH_BASE_URL=f"http://127.0.0.1:{port_closed}"))
+                                SNS_FETCH_BASE_URL=f"http://127.0.0.1:{port_closed}", IVS_SYNCD_TESTING="1"))
     ev = json.dumps(ivs_event("Stream Start", channel_arn(14), "st-A"))
     url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-ffff0000ffff0000.pem"
     st, h, data = d.request("POST", "/sns", json.dumps(signer.envelope(ev, cert_url=url)))
@@ -353,7 +353,7 @@ def test_certificate_fetched_once_and_kept(pg, db, signer, daemon_factory, tmp_p
     certdir.mkdir()
     try:
         d = daemon_factory(base_env(pg, db, None, SNS_CERT_DIR=str(certdir),
-                                    SNS_FETCH_BASE_URL=f"http://127.0.0.1:{srv.server_port}"))
+                                    SNS_FETCH_BASE_URL=f"http://127.0.0.1:{srv.server_port}", IVS_SYNCD_TESTING="1"))
         url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abcdef012345.pem"
         res = []
 
@@ -365,7 +365,14 @@ def test_certificate_fetched_once_and_kept(pg, db, signer, daemon_factory, tmp_p
         [t.join() for t in ts]
         assert res == [200] * 8
         assert hits == ["/SimpleNotificationService-abcdef012345.pem"]
-        assert (certdir / "SimpleNotificationService-abcdef012345.pem").read_bytes() == cert
+        # kept in memory, but fetched through the testing knob (plain http, no chain
+        # check): never made durable in SNS_CERT_DIR, and the start said so
+        ev = json.dumps(ivs_event("Stream Start", channel_arn(120), "st-A"))
+        assert d.json("POST", "/sns", json.dumps(signer.envelope(ev, cert_url=url)))[0] == 200
+        assert len(hits) == 1
+        assert list(certdir.iterdir()) == []
+        warn = [x for x in d.lines() if "SNS_FETCH_BASE_URL" in x.get("msg", "")]
+        assert warn and warn[0]["level"] == "warn" and "TESTING" in warn[0]["msg"], warn
     finally:
         srv.shutdown()
 

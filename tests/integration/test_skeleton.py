@@ -62,6 +62,11 @@ def test_version():
     ({"CORS_ALLOW_ORIGINS": "https://app.example/"}, [], "CORS_ALLOW_ORIGINS:"),
     ({"CORS_ALLOW_ORIGINS": "app.example"}, [], "CORS_ALLOW_ORIGINS:"),
     ({"CORS_ALLOW_ORIGINS": "https://a.example:99999"}, [], "CORS_ALLOW_ORIGINS:"),
+    # a testing knob needs the explicit testing switch
+    ({"SNS_FETCH_BASE_URL": "http://127.0.0.1:1", "IVS_SYNCD_TESTING": None}, [],
+     "SNS_FETCH_BASE_URL:"),
+    ({"SNS_FETCH_BASE_URL": "http://127.0.0.1:1", "IVS_SYNCD_TESTING": "yes"}, [],
+     "IVS_SYNCD_TESTING=1"),
 ])
 def test_bad_config_is_one_clear_line(env, args, msg):
     r = run([*args, "serve"] if not args or args[0].startswith("--listen") else args, **env)
