@@ -69,6 +69,8 @@ static void declare_db_metrics(struct metrics *m)
     metrics_declare(m, "ivs_syncd_db_errors_total", METRIC_COUNTER, "database connection errors");
     metrics_declare(m, "ivs_syncd_db_refused_total", METRIC_COUNTER,
                     "queries refused (no connection or queue full)");
+    metrics_declare(m, "ivs_syncd_db_queue_timeouts_total", METRIC_COUNTER,
+                    "queries that waited too long for a connection");
 }
 
 /* ingest's check hook, in the shape ingest calls it today (see app.h). */

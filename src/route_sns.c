@@ -255,6 +255,24 @@ static void eventbridge_route(struct http_ctx *ctx, void *arg)
     ingest_checked(rc, ctx, body, len, NULL, "eventbridge", 0);
 }
 
+/* Counters whose label sets are known in advance exist from the start, at 0,
+ * so increase() sees the first event. */
+static void zero_event_counters(struct route_sns_ctx *rc, const char *via)
+{
+    static const char *const outcomes[] = {"applied", "duplicate", "stale",      "ignored",
+                                           "check",   "rejected",  "unavailable"};
+    static const char *const reasons[] = {"malformed", "account", "future"};
+    char l[96];
+    for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
+        snprintf(l, sizeof(l), "outcome=\"%s\",via=\"%s\"", outcomes[i], via);
+        metrics_add(rc->metrics, "ivs_syncd_events_total", l, 0);
+    }
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        snprintf(l, sizeof(l), "reason=\"%s\",via=\"%s\"", reasons[i], via);
+        metrics_add(rc->metrics, "ivs_syncd_events_rejected_total", l, 0);
+    }
+}
+
 int route_sns_register(struct route_sns_ctx *rc)
 {
     metrics_declare(rc->metrics, "ivs_syncd_sns_rejected_total", METRIC_COUNTER,
@@ -268,6 +286,15 @@ int route_sns_register(struct route_sns_ctx *rc)
                     "unavailable)");
     metrics_declare(rc->metrics, "ivs_syncd_events_rejected_total", METRIC_COUNTER,
                     "events rejected, by reason");
+    static const char *const sns_reasons[] = {"certificate", "malformed",        "raw_delivery",
+                                              "signature",   "too_old",          "subscribe_url",
+                                              "topic",       "signature_version"};
+    char l[96];
+    for (size_t i = 0; i < sizeof(sns_reasons) / sizeof(sns_reasons[0]); i++) {
+        snprintf(l, sizeof(l), "reason=\"%s\"", sns_reasons[i]);
+        metrics_add(rc->metrics, "ivs_syncd_sns_rejected_total", l, 0);
+    }
+    zero_event_counters(rc, "sns");
     return http_server_route(rc->http, "/sns", HTTP_POST, "sns", sns_route, rc);
 }
 
@@ -275,6 +302,9 @@ int route_eventbridge_register(struct route_sns_ctx *rc)
 {
     if (!rc->cfg->eventbridge_token || !*rc->cfg->eventbridge_token)
         return 0;
+    zero_event_counters(rc, "eventbridge");
+    metrics_add(rc->metrics, "ivs_syncd_events_rejected_total",
+                "reason=\"token\",via=\"eventbridge\"", 0);
     return http_server_route(rc->http, "/eventbridge", HTTP_POST, "eventbridge", eventbridge_route,
                              rc);
 }

@@ -108,6 +108,23 @@ struct sns_certs *sns_certs_new(struct http_client *hc, const char *cert_dir, in
                         "busy, limited).");
         metrics_declare(m, SNS_CERTS_WRITE_METRIC, METRIC_COUNTER,
                         "Fetched SNS certificates written to SNS_CERT_DIR (ok, error).");
+        static const char *const cache[] = {"hit", "file", "bad_file", "miss"};
+        static const char *const fetch[] = {"ok",       "transient", "invalid",
+                                            "negative", "busy",      "limited"};
+        static const char *const write[] = {"ok", "error"};
+        char l[64];
+        for (size_t i = 0; i < sizeof(cache) / sizeof(cache[0]); i++) {
+            snprintf(l, sizeof(l), "result=\"%s\"", cache[i]);
+            metrics_add(m, SNS_CERTS_CACHE_METRIC, l, 0);
+        }
+        for (size_t i = 0; i < sizeof(fetch) / sizeof(fetch[0]); i++) {
+            snprintf(l, sizeof(l), "result=\"%s\"", fetch[i]);
+            metrics_add(m, SNS_CERTS_FETCH_METRIC, l, 0);
+        }
+        for (size_t i = 0; i < sizeof(write) / sizeof(write[0]); i++) {
+            snprintf(l, sizeof(l), "result=\"%s\"", write[i]);
+            metrics_add(m, SNS_CERTS_WRITE_METRIC, l, 0);
+        }
     }
     return c;
 fail:
