@@ -126,6 +126,8 @@ static int room(struct line *l, size_t k)
 
 static void put(struct line *l, const char *s)
 {
+    if (!s)
+        return;
     size_t k = strlen(s);
     if (!room(l, k)) {
         l->cut = 1;
