@@ -24,6 +24,9 @@
 #define IVSEVENT_TEXT_MAX      128 /* detail-type, event_name */
 #define IVSEVENT_STREAM_ID_MAX 128
 #define IVSEVENT_TIME_MAX      30 /* "2024-09-09T16:17:26.123456789Z" */
+/* An event dated further ahead of our clock is refused (it would win every
+ * later comparison and poison the show): SNS/EventBridge clock skew is seconds. */
+#define IVSEVENT_MAX_FUTURE_US (300 * (int64_t)1000000)
 
 enum ivsevent_kind {
     IVSEVENT_OTHER = 0,    /* valid, recorded, no state change */
@@ -40,7 +43,7 @@ struct ivsevent {
     char detail_type[IVSEVENT_TEXT_MAX + 1];    /* e.g. "IVS Stream State Change" */
     char event_name[IVSEVENT_TEXT_MAX + 1];     /* detail.event_name; "" when absent */
     char account[ARN_ACCOUNT_LEN + 1];          /* 12 digits */
-    char time[IVSEVENT_TIME_MAX + 1];           /* "time", as received */
+    char time[IVSEVENT_TIME_MAX + 1];           /* "time", fraction cut to 6 digits */
     int64_t time_us;                            /* "time" in microseconds since the epoch (UTC) */
     int has_channel;                            /* see ivsevent_parse */
     struct arn_channel channel;                 /* resources[0] when has_channel (region from it) */
@@ -72,6 +75,12 @@ struct ivsevent {
  */
 int ivsevent_parse(const char *json, size_t len, int max_depth, struct ivsevent *out, char *err,
                    size_t errlen);
+
+/*
+ * 1 when ev's time is at most IVSEVENT_MAX_FUTURE_US after now_us (wall clock,
+ * microseconds since the epoch); 0 otherwise (ev NULL -> 0).
+ */
+int ivsevent_time_ok(const struct ivsevent *ev, int64_t now_us);
 
 /*
  * 1 when ev->account is in comma_list (comma-separated 12-digit ids, spaces

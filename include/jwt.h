@@ -6,8 +6,10 @@
  * with "crit" is refused. The token is three strict base64url parts (no
  * padding, canonical trailing bits), at most JWT_MAX_TOKEN bytes. The
  * signature is checked (constant time) before the payload is parsed. The
- * payload must be a JSON object (nesting at most JWT_MAX_DEPTH); "exp", when
- * present, must be a number > now; "nbf", when present, a number <= now.
+ * payload must be a JSON object (nesting at most JWT_MAX_DEPTH); "exp" is
+ * required and must be a number > now - JWT_LEEWAY_SECONDS; "nbf", when
+ * present, a number <= now + JWT_LEEWAY_SECONDS (clock skew between the
+ * issuer and us).
  *
  * Pure: no allocation kept, no global state; claims are fixed-size arrays
  * owned by the caller.
@@ -18,10 +20,11 @@
 #include <stddef.h>
 #include <time.h>
 
-#define JWT_MAX_TOKEN 8192
-#define JWT_MAX_DEPTH 16
-#define JWT_ROLE_MAX  63
-#define JWT_SUB_MAX   255
+#define JWT_MAX_TOKEN      8192
+#define JWT_MAX_DEPTH      16
+#define JWT_ROLE_MAX       63
+#define JWT_SUB_MAX        255
+#define JWT_LEEWAY_SECONDS 60
 
 struct jwt_claims {
     char role[JWT_ROLE_MAX + 1];     /* top-level "role"; "" when absent */
@@ -36,8 +39,8 @@ struct jwt_claims {
  * with the HMAC key secret[0..secret_len) (empty secret: always an error) at
  * time now. Returns 0 and fills *out when the token is valid; -1 with a short
  * message in err (errlen bytes, may be 0) and *out zeroed otherwise, e.g.
- * "token expired", "token not yet valid", "bad signature", "alg must be HS256",
- * "malformed token: ...". Claims that are present but of the wrong type
+ * "exp claim missing", "token expired", "token not yet valid", "bad signature", "alg must be
+ * HS256", "malformed token: ...". Claims that are present but of the wrong type
  * ("role": 1) or too long are errors, not silently dropped. The messages
  * never contain token or secret bytes.
  */

@@ -14,6 +14,16 @@
  * failed transiently (network, 5xx) not for SNS_CERTS_TRANSIENT_TTL (callers
  * answer 503 meanwhile), so a flood costs one fetch per second at most.
  *
+ * Names never fetched successfully before (and not in cert_dir) are what a
+ * flood of forgeries with random names brings: their fetches take a token
+ * from a bucket (SNS_CERTS_NEW_BURST, refilled at SNS_CERTS_NEW_RATE per
+ * second; a flood of 300 random names costs about 20 + its duration in
+ * seconds fetches) and use at most SNS_CERTS_MAX_FETCHES - SNS_CERTS_RESERVED
+ * slots, so a name that worked before always finds one. Both refusals are
+ * transient (503: SNS retries, and a genuine new certificate gets a token
+ * within about a second once the burst is spent). With a fetch base (tests),
+ * fetched certificates stay in memory only, never written to cert_dir.
+ *
  * Ownership: sns_certs_new() copies cert_dir; hc and m are borrowed and must
  * outlive the cache. X509 pointers handed out (by lookup or to a callback)
  * are borrowed: valid until the next call into sns_certs (for a callback:
@@ -24,7 +34,7 @@
  *
  * Metrics (when m != NULL): ivs_syncd_sns_cert_cache_total{result=hit|file|
  * bad_file|miss}, ivs_syncd_sns_cert_fetch_total{result=ok|transient|invalid|
- * negative|busy}, ivs_syncd_sns_cert_write_total{result=ok|error}.
+ * negative|busy|limited}, ivs_syncd_sns_cert_write_total{result=ok|error}.
  */
 #ifndef IVS_SNS_CERTS_H
 #define IVS_SNS_CERTS_H
@@ -42,6 +52,10 @@ struct sns_certs;
 #define SNS_CERTS_TRANSIENT_TTL   1    /* seconds before a URL whose host failed is fetched again */
 #define SNS_CERTS_MAX_FETCHES     16   /* distinct URLs in flight */
 #define SNS_CERTS_FETCH_TIMEOUT   5000 /* ms, whole transfer */
+#define SNS_CERTS_RESERVED        1    /* fetch slots kept for names that worked before */
+#define SNS_CERTS_NEW_BURST       20   /* fetches of new names at once, then ... */
+#define SNS_CERTS_NEW_RATE        1.0  /* ... this many per second */
+#define SNS_CERTS_KNOWN           256  /* names fetched successfully, remembered */
 
 /*
  * cert: the certificate (borrowed, valid during the call) or NULL on failure;
@@ -63,10 +77,15 @@ void sns_certs_free(struct sns_certs *c);
 /*
  * For tests: fetch from base ("http://127.0.0.1:PORT", no trailing slash)
  * instead of "https://<host>"; the URL checks still apply to the original
- * URL, the cache key stays the original URL. NULL restores normal fetching.
+ * URL, the cache key stays the original URL, and what is fetched is never
+ * written to cert_dir. NULL restores normal fetching.
  * Returns 0, -1 on a bad base or allocation failure.
  */
 int sns_certs_set_fetch_base(struct sns_certs *c, const char *base);
+
+/* The new-name token bucket: burst tokens (>= 1), refilled at per_second
+ * (defaults SNS_CERTS_NEW_BURST, SNS_CERTS_NEW_RATE); the bucket starts full. */
+void sns_certs_set_new_limit(struct sns_certs *c, double burst, double per_second);
 
 /*
  * The certificate for url from the cache or cert_dir, or NULL. On NULL, err

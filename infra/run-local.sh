@@ -5,6 +5,9 @@
 set -eu
 BIN=$1
 VAR=$(pwd)/var
+# The example event, by an absolute path: the try-it commands are pasted into
+# another terminal, usually opened elsewhere.
+EVENT=$(cd "$(dirname "$0")/.." && pwd)/tests/data/stream-start.json
 PGBIN=/usr/lib/postgresql/15/bin
 PORT=54329
 as_pg() {
@@ -44,7 +47,7 @@ Try, in another terminal:
   psql "host=$VAR/run port=$PORT user=ivs_syncd dbname=ivs_syncd" -c \\
     "INSERT INTO shows (title, ivs_channel_arn) VALUES ('demo', 'arn:aws:ivs:us-east-1:123456789012:channel/AbCdef1G2hij')"
   curl -s -X POST http://$LISTEN/eventbridge -H 'X-Ivs-Syncd-Token: $EVENTBRIDGE_TOKEN' \\
-    -H 'Content-Type: application/json' --data @tests/data/stream-start.json
+    -H 'Content-Type: application/json' --data @'$EVENT'
   psql "host=$VAR/run port=$PORT user=ivs_syncd dbname=ivs_syncd" -c \\
     "SELECT title, status, stream_status, is_streaming, went_live_at FROM shows"
 

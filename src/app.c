@@ -69,6 +69,8 @@ static void declare_db_metrics(struct metrics *m)
     metrics_declare(m, "ivs_syncd_db_errors_total", METRIC_COUNTER, "database connection errors");
     metrics_declare(m, "ivs_syncd_db_refused_total", METRIC_COUNTER,
                     "queries refused (no connection or queue full)");
+    metrics_declare(m, "ivs_syncd_db_queue_timeouts_total", METRIC_COUNTER,
+                    "queries that waited too long for a connection");
 }
 
 /* The routes' ingest hook. */
@@ -181,9 +183,15 @@ int app_init(struct app *a, struct config *cfg)
     a->certs = sns_certs_new(a->hc, cfg->sns_cert_dir, cfg->sns_cert_cache_size, a->metrics);
     if (!a->certs)
         goto fail;
-    if (cfg->sns_fetch_base_url && *cfg->sns_fetch_base_url &&
-        sns_certs_set_fetch_base(a->certs, cfg->sns_fetch_base_url) < 0)
-        goto fail;
+    if (cfg->sns_fetch_base_url && *cfg->sns_fetch_base_url) {
+        LOG_WARN(NULL,
+                 "TESTING: SNS_FETCH_BASE_URL=%s replaces the SNS host for certificates and "
+                 "subscription confirmations (no certificate chain check; nothing fetched is "
+                 "written to SNS_CERT_DIR); never use this in production",
+                 cfg->sns_fetch_base_url);
+        if (sns_certs_set_fetch_base(a->certs, cfg->sns_fetch_base_url) < 0)
+            goto fail;
+    }
     char err[256] = "";
     a->creds = aws_creds_new(a->base, a->hc, cfg, err, sizeof(err));
     if (!a->creds) {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
 #include <openssl/x509.h>
 
 static int read_small_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
@@ -58,6 +59,53 @@ static void fmt_time(const ASN1_TIME *a, char *buf, size_t n)
         snprintf(buf, n, "?");
 }
 
+/*
+ * The shape SNS messages have in Lambda events and SQS bodies, as operators
+ * paste them from logs: "SigningCertUrl" / "UnsubscribeUrl" instead of
+ * "...URL", and "Subject": null when there is none. Returns a malloc'd body in
+ * the HTTPS shape that sns_parse accepts (values untouched, so the
+ * string-to-sign, built from values, is the same), or NULL when body needs no
+ * change (or is not a JSON object: sns_parse then says why). Only verify-sns
+ * does this: POST /sns accepts what SNS itself sends, nothing else.
+ */
+static char *https_shape(const char *body, size_t len)
+{
+    static const char *const keys[][2] = {{"SigningCertUrl", "SigningCertURL"},
+                                          {"UnsubscribeUrl", "UnsubscribeURL"}};
+    struct json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return NULL;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    struct json_object *o =
+        len <= (size_t)4 * 1024 * 1024 ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
+    json_tokener_free(tok);
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return NULL;
+    }
+    int changed = 0;
+    struct json_object *v = NULL;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (json_object_object_get_ex(o, keys[i][0], &v) &&
+            !json_object_object_get_ex(o, keys[i][1], NULL)) {
+            json_object_object_add(o, keys[i][1], json_object_get(v));
+            json_object_object_del(o, keys[i][0]);
+            changed = 1;
+        }
+    if (json_object_object_get_ex(o, "Subject", &v) && v == NULL) {
+        json_object_object_del(o, "Subject");
+        changed = 1;
+    }
+    char *out = NULL;
+    if (changed) {
+        const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                              JSON_C_TO_STRING_NOSLASHESCAPE);
+        out = t ? strdup(t) : NULL;
+    }
+    json_object_put(o);
+    return out;
+}
+
 int cmd_sns_verify_offline(const char *body, size_t len, const char *cert_dir, int min_sigver,
                            char *why, size_t whylen)
 {
@@ -68,7 +116,14 @@ int cmd_sns_verify_offline(const char *body, size_t len, const char *cert_dir, i
     X509 *cert = NULL;
 
     memset(&msg, 0, sizeof(msg));
-    if (sns_parse(body, len, SNS_DEFAULT_MAX_DEPTH, &msg, err, sizeof(err))) {
+    char *reshaped = https_shape(body, len);
+    if (reshaped) {
+        body = reshaped;
+        len = strlen(reshaped);
+    }
+    int pr = sns_parse(body, len, SNS_DEFAULT_MAX_DEPTH, &msg, err, sizeof(err));
+    free(reshaped);
+    if (pr) {
         errbuf_set(why, whylen, "invalid: %s", err);
         goto fail;
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arn.h"
 #include "log.h"
 
 enum opt_type {
@@ -77,7 +78,8 @@ static const struct opt opts[] = {
     {"SNS_CERT_CACHE_SIZE", NULL, T_INT, "64", O(sns_cert_cache_size), 1, 100000,
      "signing certificates kept in memory"},
     {"SNS_FETCH_BASE_URL", NULL, T_STR, NULL, O(sns_fetch_base_url), 0, 0,
-     "testing only: scheme://host[:port] that replaces the SNS host when fetching"},
+     "testing only (needs IVS_SYNCD_TESTING=1): scheme://host[:port] that replaces the SNS "
+     "host when fetching; what it fetches is never written to SNS_CERT_DIR"},
     {"EVENTBRIDGE_TOKEN", NULL, T_SECRET, NULL, O(eventbridge_token), 0, 0,
      "enables POST /eventbridge; the token the API destination sends"},
     {"EVENTBRIDGE_TOKEN_HEADER", NULL, T_STR, "X-Ivs-Syncd-Token", O(eventbridge_token_header), 0,
@@ -463,6 +465,110 @@ static int load_secret_file(struct config *cfg, const struct opt *o, const char 
     return r;
 }
 
+/* 1 when s[0..n) is an SNS topic ARN: arn:<partition>:sns:<region>:<12 digits>:<name>,
+ * name 1-256 of [A-Za-z0-9_-], optionally ending in ".fifo". */
+static int sns_topic_arn_valid(const char *s, size_t n)
+{
+    static const char *const parts[] = {"arn:aws:sns:", "arn:aws-cn:sns:", "arn:aws-us-gov:sns:"};
+    size_t pl = 0;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && !pl; i++)
+        if (n > strlen(parts[i]) && !memcmp(s, parts[i], strlen(parts[i])))
+            pl = strlen(parts[i]);
+    if (!pl)
+        return 0;
+    const char *r = s + pl, *end = s + n;
+    const char *c = memchr(r, ':', (size_t)(end - r));
+    if (!c || !aws_region_valid(r, (size_t)(c - r)))
+        return 0;
+    const char *a = c + 1;
+    for (int i = 0; i < 12; i++)
+        if (a + i >= end || !isdigit((unsigned char)a[i]))
+            return 0;
+    if (a + 12 >= end || a[12] != ':')
+        return 0;
+    const char *name = a + 13;
+    size_t nl = (size_t)(end - name);
+    if (nl > 5 && !memcmp(end - 5, ".fifo", 5))
+        nl -= 5;
+    if (nl < 1 || nl > 256)
+        return 0;
+    for (size_t i = 0; i < nl; i++)
+        if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-')
+            return 0;
+    return 1;
+}
+
+static int account_id_valid(const char *s, size_t n)
+{
+    if (n != 12)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+/* 1 when s[0..n) is "*" or an origin: scheme://host[:port] (no path, no blanks). */
+static int origin_valid(const char *s, size_t n)
+{
+    if (n == 1 && s[0] == '*')
+        return 1;
+    const char *end = s + n, *p = s;
+    if (p >= end || !isalpha((unsigned char)*p))
+        return 0;
+    while (p < end && (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.'))
+        p++;
+    if (end - p < 4 || memcmp(p, "://", 3) != 0)
+        return 0;
+    p += 3;
+    const char *h = p;
+    if (*p == '[') { /* IPv6 literal */
+        while (p < end && (isxdigit((unsigned char)*p) || *p == ':' || *p == '[' || *p == '.'))
+            p++;
+        if (p >= end || *p != ']')
+            return 0;
+        p++;
+    } else {
+        while (p < end && (isalnum((unsigned char)*p) || *p == '-' || *p == '.'))
+            p++;
+    }
+    if (p == h)
+        return 0;
+    if (p < end && *p == ':') {
+        const char *d = ++p;
+        long port = 0;
+        while (p < end && isdigit((unsigned char)*p) && p - d < 6)
+            port = port * 10 + (*p++ - '0');
+        if (p == d || port < 1 || port > 65535)
+            return 0;
+    }
+    return p == end;
+}
+
+/* Check each comma-separated entry (blanks around it ignored, empty ones skipped)
+ * of the option name with ok(); print one line and return -1 on the first bad one. */
+static int check_list(const char *name, const char *list, int (*ok)(const char *, size_t),
+                      const char *what, FILE *err)
+{
+    for (const char *p = list ? list : ""; *p;) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > p && t[-1] == ' ')
+            t--;
+        if (t > p && !ok(p, (size_t)(t - p))) {
+            fprintf(err, "%s: \"%.*s\" is not %s\n", name, (int)(t - p > 200 ? 200 : t - p), p,
+                    what);
+            return -1;
+        }
+        p = e;
+    }
+    return 0;
+}
+
 int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -490,6 +596,8 @@ int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
     int kept = 1, rest = 0;
     for (int i = 1; i < *argc; i++) {
         const char *a = argv[i];
+        if (!rest && (!strcmp(a, "-h") || !strcmp(a, "-V")))
+            a = a[1] == 'h' ? "--help" : "--version"; /* short aliases */
         if (rest || strncmp(a, "--", 2) != 0 || !a[2]) {
             if (!strcmp(a, "--") && !rest) {
                 rest = 1;
@@ -498,11 +606,11 @@ int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
             argv[kept++] = argv[i]; /* a command or its argument */
             continue;
         }
-        if (!strcmp(a, "--help")) {
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             config_print_help(stdout);
             return 1;
         }
-        if (!strcmp(a, "--version")) {
+        if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
             print_version(stdout);
             return 1;
         }
@@ -578,6 +686,23 @@ int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
                                                         : "AWS_ROLE_ARN");
         return -1;
     }
+    if (check_list("SNS_TOPIC_ARNS", cfg->sns_topic_arns, sns_topic_arn_valid,
+                   "an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", err) < 0 ||
+        check_list("AWS_ACCOUNT_IDS", cfg->aws_account_ids, account_id_valid,
+                   "an AWS account id (12 digits)", err) < 0 ||
+        check_list("CORS_ALLOW_ORIGINS", cfg->cors_allow_origins, origin_valid,
+                   "an origin (scheme://host[:port]) or *", err) < 0)
+        return -1;
+    /* A testing knob (plain http, no certificate chain check): an explicit
+     * switch that no production set-up has, so it cannot be left on by mistake. */
+    if (cfg->sns_fetch_base_url && *cfg->sns_fetch_base_url) {
+        const char *t = getenv("IVS_SYNCD_TESTING");
+        if (!t || strcmp(t, "1") != 0) {
+            fprintf(err, "SNS_FETCH_BASE_URL: a testing knob (certificates over plain http, no "
+                         "chain check); refused unless IVS_SYNCD_TESTING=1 is set too\n");
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -596,6 +721,32 @@ void config_free(struct config *cfg)
     cfg->listen_host = NULL;
 }
 
+/* Print text as lines of at most 80 columns, each indented by indent blanks,
+ * broken at blanks (a word longer than a line stays whole). */
+static void print_wrapped(FILE *out, const char *text, int indent)
+{
+    const int width = 80 - indent;
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            break;
+        const char *brk = NULL, *q = p;
+        while (*q && q - p <= width) {
+            if (*q == ' ')
+                brk = q;
+            q++;
+        }
+        const char *e = (!*q && q - p <= width) ? q : brk ? brk : q;
+        if (!brk && *q) /* one long word: up to the next blank */
+            for (e = q; *e && *e != ' ';)
+                e++;
+        fprintf(out, "%*s%.*s\n", indent, "", (int)(e - p), p);
+        p = e;
+    }
+}
+
 void config_print_help(FILE *out)
 {
     print_version(out);
@@ -608,19 +759,27 @@ void config_print_help(FILE *out)
                  "  ivs get-stream ARN...   call IVS GetStream and print the answer\n"
                  "  ivs list-streams [--region R]\n"
                  "  doctor                  check database, credentials, IVS, SNS set-up\n"
-                 "  --help, --version\n\n"
+                 "  -h, --help, -V, --version\n\n"
                  "options (environment variable, or --flag which wins):\n");
     char fn[96];
     for (size_t i = 0; i < NOPTS; i++) {
         flag_name(opts[i].name, fn, sizeof(fn));
-        fprintf(out, "  %-40s --%s\n      %s", opts[i].name, fn, opts[i].help);
-        if (opts[i].alt)
-            fprintf(out, " (also read from %s)", opts[i].alt);
-        if (accepts_file(&opts[i]))
-            fprintf(out, "; or from %s_FILE or $CREDENTIALS_DIRECTORY/%s", opts[i].name,
-                    opts[i].name);
-        fprintf(out, " [default: %s]\n",
-                opts[i].def ? (*opts[i].def ? opts[i].def : "empty") : "unset");
+        if (strlen(opts[i].name) <= 40 && 45 + strlen(fn) <= 80)
+            fprintf(out, "  %-40s --%s\n", opts[i].name, fn);
+        else
+            fprintf(out, "  %s\n  --%s\n", opts[i].name, fn);
+        char text[1024];
+        int n = snprintf(text, sizeof(text), "%s", opts[i].help);
+        if (opts[i].alt && n >= 0 && (size_t)n < sizeof(text))
+            n += snprintf(text + n, sizeof(text) - (size_t)n, " (also read from %s)", opts[i].alt);
+        if (accepts_file(&opts[i]) && n >= 0 && (size_t)n < sizeof(text))
+            n += snprintf(text + n, sizeof(text) - (size_t)n,
+                          "; or from %s_FILE or $CREDENTIALS_DIRECTORY/%s", opts[i].name,
+                          opts[i].name);
+        if (n >= 0 && (size_t)n < sizeof(text))
+            snprintf(text + n, sizeof(text) - (size_t)n, " [default: %s]",
+                     opts[i].def ? (*opts[i].def ? opts[i].def : "empty") : "unset");
+        print_wrapped(out, text, 6);
     }
 }
 

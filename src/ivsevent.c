@@ -195,6 +195,12 @@ int ivsevent_parse(const char *json, size_t len, int max_depth, struct ivsevent 
         goto fail;
     }
     copy(ev.time, s, n);
+    /* ev.time goes to PostgreSQL as text, which rounds a fraction to microseconds
+     * (".999999999Z" would become the next second, 9999-12-31 year 10000):
+     * cut it to six digits, as time_us is. */
+    char *dot = strchr(ev.time, '.');
+    if (dot && strlen(dot + 1) > 7) /* more than 6 digits + 'Z' */
+        memcpy(dot + 7, "Z", 2);
 
     if (get_string(root, "account", &s, &n) < 0 || n != ARN_ACCOUNT_LEN) {
         msg = "account invalid";
@@ -324,4 +330,9 @@ const char *ivsevent_kind_name(enum ivsevent_kind kind)
         return "health";
     }
     return "unknown";
+}
+
+int ivsevent_time_ok(const struct ivsevent *ev, int64_t now_us)
+{
+    return ev && ev->time_us <= now_us + IVSEVENT_MAX_FUTURE_US;
 }

@@ -170,7 +170,7 @@ int jwt_verify_hs256(const char *token, size_t len, const char *secret, size_t s
         msg = "exp claim is not a number";
         goto fail;
     }
-    if (c.has_exp && !(exp > (double)now)) {
+    if (c.has_exp && !(exp + JWT_LEEWAY_SECONDS > (double)now)) {
         msg = "token expired";
         goto fail;
     }
@@ -179,7 +179,7 @@ int jwt_verify_hs256(const char *token, size_t len, const char *secret, size_t s
         msg = "nbf claim is not a number";
         goto fail;
     }
-    if (has_nbf && nbf > (double)now) {
+    if (has_nbf && nbf > (double)now + JWT_LEEWAY_SECONDS) {
         msg = "token not yet valid";
         goto fail;
     }
@@ -195,6 +195,11 @@ int jwt_verify_hs256(const char *token, size_t len, const char *secret, size_t s
         json_object_is_type(v, json_type_object) &&
         opt_string(v, "role", c.app_role, sizeof(c.app_role)) < 0) {
         msg = "app_metadata.role claim invalid";
+        goto fail;
+    }
+    /* a token without exp would be valid forever: refuse it */
+    if (!c.has_exp) {
+        msg = "exp claim missing";
         goto fail;
     }
 

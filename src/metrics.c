@@ -1,15 +1,18 @@
 /* metrics: a small Prometheus registry (counters, gauges, histograms). */
 #include "metrics.h"
 
+#include <dirent.h>
 #include <event2/buffer.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
-static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                 0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+static const double default_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                         0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+#define NBUCKETS METRICS_MAX_BUCKETS
 
 struct series {
     char *labels;
@@ -27,6 +30,8 @@ struct family {
     char *help;
     enum metric_type type;
     int declared;
+    double bounds[NBUCKETS]; /* histogram bucket upper bounds, ascending */
+    size_t nbounds;
     struct series *first, *last;
     struct family *next;
 };
@@ -99,6 +104,8 @@ static struct family *family_get(struct metrics *m, const char *name, enum metri
         return NULL;
     }
     f->type = type;
+    f->nbounds = sizeof(default_buckets) / sizeof(default_buckets[0]);
+    memcpy(f->bounds, default_buckets, sizeof(default_buckets));
     if (m->last_family)
         m->last_family->next = f;
     else
@@ -118,6 +125,90 @@ void metrics_declare(struct metrics *m, const char *name, enum metric_type type,
     f->declared = 1;
     free(f->help);
     f->help = help ? strdup(help) : NULL;
+}
+
+void metrics_declare_histogram(struct metrics *m, const char *name, const char *help,
+                               const double *bounds, size_t n)
+{
+    if (!m)
+        return;
+    metrics_declare(m, name, METRIC_HISTOGRAM, help);
+    struct family *f = family_get(m, name, METRIC_HISTOGRAM);
+    if (!f || !bounds || n == 0 || n > NBUCKETS || f->first)
+        return; /* bounds are fixed once a series exists */
+    for (size_t i = 1; i < n; i++)
+        if (!(bounds[i] > bounds[i - 1]))
+            return;
+    memcpy(f->bounds, bounds, n * sizeof(*bounds));
+    f->nbounds = n;
+}
+
+/* ---------------------------------------------------------- process_* */
+
+void metrics_update_process(struct metrics *m)
+{
+    if (!m)
+        return;
+    {
+        metrics_declare(m, "process_start_time_seconds", METRIC_GAUGE,
+                        "Start time of the process since unix epoch in seconds.");
+        metrics_declare(m, "process_cpu_seconds_total", METRIC_COUNTER,
+                        "Total user and system CPU time spent in seconds.");
+        metrics_declare(m, "process_resident_memory_bytes", METRIC_GAUGE,
+                        "Resident memory size in bytes.");
+        metrics_declare(m, "process_virtual_memory_bytes", METRIC_GAUGE,
+                        "Virtual memory size in bytes.");
+        metrics_declare(m, "process_open_fds", METRIC_GAUGE, "Number of open file descriptors.");
+        metrics_declare(m, "process_max_fds", METRIC_GAUGE,
+                        "Maximum number of open file descriptors.");
+    }
+    long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    /* fields after "(comm)": state is field 3; utime 14, stime 15, starttime 22,
+     * vsize 23, rss 24 (proc(5)) */
+    const char *p = strrchr(buf, ')');
+    unsigned long long v[25] = {0};
+    if (p && tck > 0) {
+        p += 2;
+        for (int i = 3; i <= 24 && *p; i++) {
+            while (*p == ' ')
+                p++;
+            v[i] = strtoull(p, NULL, 10);
+            while (*p && *p != ' ')
+                p++;
+        }
+        metrics_set(m, "process_cpu_seconds_total", NULL, (double)(v[14] + v[15]) / (double)tck);
+        metrics_set(m, "process_virtual_memory_bytes", NULL, (double)v[23]);
+        metrics_set(m, "process_resident_memory_bytes", NULL, (double)v[24] * (double)page);
+        /* boot time (btime in /proc/stat) + start ticks */
+        FILE *st = fopen("/proc/stat", "r");
+        char line[256];
+        while (st && fgets(line, sizeof(line), st))
+            if (!strncmp(line, "btime ", 6)) {
+                metrics_set(m, "process_start_time_seconds", NULL,
+                            (double)strtoull(line + 6, NULL, 10) + (double)v[22] / (double)tck);
+                break;
+            }
+        if (st)
+            fclose(st);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int fds = 0;
+        for (struct dirent *e; (e = readdir(d));)
+            fds += e->d_name[0] != '.';
+        closedir(d);
+        metrics_set(m, "process_open_fds", NULL, fds - 1); /* less the one reading the dir */
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        metrics_set(m, "process_max_fds", NULL,
+                    rl.rlim_cur == RLIM_INFINITY ? 1e9 : (double)rl.rlim_cur);
 }
 
 static void rehash(struct metrics *m)
@@ -206,8 +297,8 @@ void metrics_observe(struct metrics *m, const char *name, const char *labels, do
         return;
     s->value += v;
     s->count++;
-    for (size_t i = 0; i < NBUCKETS; i++)
-        if (v <= buckets[i])
+    for (size_t i = 0; i < s->fam->nbounds; i++)
+        if (v <= s->fam->bounds[i])
             s->bucket[i]++;
 }
 
@@ -248,8 +339,8 @@ void metrics_render(struct metrics *m, struct evbuffer *out)
                 continue;
             }
             char le[48];
-            for (size_t i = 0; i < NBUCKETS; i++) {
-                snprintf(le, sizeof(le), "le=\"%g\"", buckets[i]);
+            for (size_t i = 0; i < f->nbounds; i++) {
+                snprintf(le, sizeof(le), "le=\"%g\"", f->bounds[i]);
                 evbuffer_add_printf(out, "%s_bucket", f->name);
                 render_labels(out, s->labels, le);
                 evbuffer_add_printf(out, " %llu\n", (unsigned long long)s->bucket[i]);

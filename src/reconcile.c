@@ -695,8 +695,12 @@ struct reconcile *reconcile_new(const struct config *cfg, struct db *db, struct 
     }
     metrics_declare(m, "ivs_syncd_reconcile_passes_total", METRIC_COUNTER,
                     "reconcile passes by trigger and result");
-    metrics_declare(m, "ivs_syncd_reconcile_pass_seconds", METRIC_HISTOGRAM,
-                    "reconcile pass duration");
+    /* a pass of N shows at IVS_MAX_RPS takes N / rps seconds: 40 shows at 4/s
+     * is 10 s, hundreds of shows minutes */
+    static const double pass_buckets[] = {0.05, 0.1, 0.25, 0.5, 1,   2.5, 5,   10,
+                                          20,   30,  60,   120, 300, 600, 1200};
+    metrics_declare_histogram(m, "ivs_syncd_reconcile_pass_seconds", "reconcile pass duration",
+                              pass_buckets, sizeof(pass_buckets) / sizeof(pass_buckets[0]));
     metrics_declare(m, "ivs_syncd_reconcile_shows_checked_total", METRIC_COUNTER,
                     "shows checked by passes");
     metrics_declare(m, "ivs_syncd_reconcile_shows_changed_total", METRIC_COUNTER,

@@ -73,6 +73,7 @@ static void metrics_route(struct http_ctx *ctx, void *arg)
     metrics_set(rh->metrics, "ivs_syncd_uptime_seconds", NULL, (double)time(NULL) - rh->started);
     metrics_set(rh->metrics, "ivs_syncd_http_inflight", NULL, http_server_inflight(rh->http));
     metrics_set(rh->metrics, "ivs_syncd_ready", NULL, ready(rh));
+    metrics_update_process(rh->metrics);
     struct evbuffer *b = evbuffer_new();
     if (!b) {
         route_unavailable(ctx, "out of memory", 1);
@@ -100,6 +101,9 @@ int route_health_register(struct route_health_ctx *rh)
                 "version=\"" IVS_VERSION "\",revision=\"" IVS_GIT_REV "\"", 1);
     metrics_declare(rh->metrics, "ivs_syncd_uptime_seconds", METRIC_GAUGE, "seconds since start");
     metrics_declare(rh->metrics, "ivs_syncd_ready", METRIC_GAUGE, "1 when /readyz answers 200");
+    /* set at scrape time here; http_server owns the count */
+    metrics_declare(rh->metrics, "ivs_syncd_http_inflight", METRIC_GAUGE,
+                    "HTTP requests being handled");
     if (http_server_route(rh->http, "/healthz", HTTP_GET, "healthz", healthz, rh) < 0 ||
         http_server_route(rh->http, "/readyz", HTTP_GET, "readyz", readyz, rh) < 0 ||
         http_server_route(rh->http, "/metrics", HTTP_GET, "metrics", metrics_route, rh) < 0)

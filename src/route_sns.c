@@ -6,9 +6,11 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "ivsevent.h"
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
@@ -33,6 +35,31 @@ static void sig_fail(struct route_sns_ctx *rc, struct http_ctx *ctx, int status,
         metrics_inc(rc->metrics, "ivs_syncd_sns_signature_failures_total", l);
     LOG_INFO(http_ctx_request_id(ctx), "sns message rejected (%s): %s", reason, msg);
     http_reply_error(ctx, status, msg);
+}
+
+/*
+ * Pass an event on to ingest, unless it is dated more than IVSEVENT_MAX_FUTURE_US
+ * ahead of our clock: such an event would win every later comparison (stale
+ * rule) and poison the show, so it is refused with 400 (SNS then moves it to
+ * its dead-letter queue). What does not parse goes on: ingest says why.
+ */
+static void ingest_checked(struct route_sns_ctx *rc, struct http_ctx *ctx, const char *json,
+                           size_t len, const char *message_id, const char *via, int lenient)
+{
+    struct ivsevent ev;
+    if (ivsevent_parse(json, len, rc->cfg->json_max_depth, &ev, NULL, 0) == 0 &&
+        !ivsevent_time_ok(&ev, clock_real_us())) {
+        char l[96];
+        snprintf(l, sizeof(l), "reason=\"future\",via=\"%s\"", via);
+        metrics_inc(rc->metrics, "ivs_syncd_events_rejected_total", l);
+        snprintf(l, sizeof(l), "outcome=\"rejected\",via=\"%s\"", via);
+        metrics_inc(rc->metrics, "ivs_syncd_events_total", l);
+        LOG_INFO(http_ctx_request_id(ctx), "event rejected (future): time %s is ahead of now",
+                 ev.time);
+        http_reply_error(ctx, 400, "event time is more than 5 minutes in the future");
+        return;
+    }
+    rc->ingest(rc->ingest_arg, ctx, json, len, message_id, via, lenient);
 }
 
 static void job_free(struct sns_job *j)
@@ -74,8 +101,7 @@ static void verified(struct sns_job *j)
     }
     switch (j->msg.type) {
     case SNS_NOTIFICATION:
-        rc->ingest(rc->ingest_arg, ctx, j->msg.message, j->msg.message_len, j->msg.message_id,
-                   "sns", 1);
+        ingest_checked(rc, ctx, j->msg.message, j->msg.message_len, j->msg.message_id, "sns", 1);
         job_free(j);
         return;
     case SNS_UNSUBSCRIBE_CONFIRMATION: {
@@ -226,7 +252,25 @@ static void eventbridge_route(struct http_ctx *ctx, void *arg)
     }
     size_t len;
     const char *body = http_ctx_body(ctx, &len);
-    rc->ingest(rc->ingest_arg, ctx, body, len, NULL, "eventbridge", 0);
+    ingest_checked(rc, ctx, body, len, NULL, "eventbridge", 0);
+}
+
+/* Counters whose label sets are known in advance exist from the start, at 0,
+ * so increase() sees the first event. */
+static void zero_event_counters(struct route_sns_ctx *rc, const char *via)
+{
+    static const char *const outcomes[] = {"applied", "duplicate", "stale",      "ignored",
+                                           "check",   "rejected",  "unavailable"};
+    static const char *const reasons[] = {"malformed", "account", "future"};
+    char l[96];
+    for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
+        snprintf(l, sizeof(l), "outcome=\"%s\",via=\"%s\"", outcomes[i], via);
+        metrics_add(rc->metrics, "ivs_syncd_events_total", l, 0);
+    }
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        snprintf(l, sizeof(l), "reason=\"%s\",via=\"%s\"", reasons[i], via);
+        metrics_add(rc->metrics, "ivs_syncd_events_rejected_total", l, 0);
+    }
 }
 
 int route_sns_register(struct route_sns_ctx *rc)
@@ -242,6 +286,15 @@ int route_sns_register(struct route_sns_ctx *rc)
                     "unavailable)");
     metrics_declare(rc->metrics, "ivs_syncd_events_rejected_total", METRIC_COUNTER,
                     "events rejected, by reason");
+    static const char *const sns_reasons[] = {"certificate", "malformed",        "raw_delivery",
+                                              "signature",   "too_old",          "subscribe_url",
+                                              "topic",       "signature_version"};
+    char l[96];
+    for (size_t i = 0; i < sizeof(sns_reasons) / sizeof(sns_reasons[0]); i++) {
+        snprintf(l, sizeof(l), "reason=\"%s\"", sns_reasons[i]);
+        metrics_add(rc->metrics, "ivs_syncd_sns_rejected_total", l, 0);
+    }
+    zero_event_counters(rc, "sns");
     return http_server_route(rc->http, "/sns", HTTP_POST, "sns", sns_route, rc);
 }
 
@@ -249,6 +302,9 @@ int route_eventbridge_register(struct route_sns_ctx *rc)
 {
     if (!rc->cfg->eventbridge_token || !*rc->cfg->eventbridge_token)
         return 0;
+    zero_event_counters(rc, "eventbridge");
+    metrics_add(rc->metrics, "ivs_syncd_events_rejected_total",
+                "reason=\"token\",via=\"eventbridge\"", 0);
     return http_server_route(rc->http, "/eventbridge", HTTP_POST, "eventbridge", eventbridge_route,
                              rc);
 }

@@ -42,6 +42,7 @@ struct sns_certs_waiter {
 struct sns_certs_fetch {
     struct sns_certs *owner;
     char *url;
+    int is_new;     /* a name never fetched before (counts against the new-name limits) */
     int delivering; /* the answer is being handed out: do not join */
     TAILQ_HEAD(sns_certs_waiters, sns_certs_waiter) waiters;
     TAILQ_ENTRY(sns_certs_fetch) link;
@@ -60,6 +61,12 @@ struct sns_certs {
     int n_neg;
     TAILQ_HEAD(sns_certs_fetches, sns_certs_fetch) fetches;
     int n_fetches;
+    int n_new_fetches; /* of n_fetches, for names never fetched before */
+    /* names fetched successfully before (ring): they skip the new-name limits */
+    char *known[SNS_CERTS_KNOWN];
+    int known_next;
+    /* token bucket for fetches of new names */
+    double burst, rate, tokens, refilled;
 };
 
 static void sns_certs_count(struct sns_certs *c, const char *name, const char *result)
@@ -81,6 +88,9 @@ struct sns_certs *sns_certs_new(struct http_client *hc, const char *cert_dir, in
     c->m = m;
     TAILQ_INIT(&c->fetches);
     c->max = max_entries > 0 ? max_entries : SNS_CERTS_DEFAULT_ENTRIES;
+    c->burst = c->tokens = SNS_CERTS_NEW_BURST;
+    c->rate = SNS_CERTS_NEW_RATE;
+    c->refilled = clock_mono();
     if (cert_dir && cert_dir[0]) {
         c->cert_dir = strdup(cert_dir);
         if (!c->cert_dir)
@@ -95,9 +105,26 @@ struct sns_certs *sns_certs_new(struct http_client *hc, const char *cert_dir, in
                         "SNS certificate lookups by result (hit, file, bad_file, miss).");
         metrics_declare(m, SNS_CERTS_FETCH_METRIC, METRIC_COUNTER,
                         "SNS certificate fetches by result (ok, transient, invalid, negative, "
-                        "busy).");
+                        "busy, limited).");
         metrics_declare(m, SNS_CERTS_WRITE_METRIC, METRIC_COUNTER,
                         "Fetched SNS certificates written to SNS_CERT_DIR (ok, error).");
+        static const char *const cache[] = {"hit", "file", "bad_file", "miss"};
+        static const char *const fetch[] = {"ok",       "transient", "invalid",
+                                            "negative", "busy",      "limited"};
+        static const char *const write[] = {"ok", "error"};
+        char l[64];
+        for (size_t i = 0; i < sizeof(cache) / sizeof(cache[0]); i++) {
+            snprintf(l, sizeof(l), "result=\"%s\"", cache[i]);
+            metrics_add(m, SNS_CERTS_CACHE_METRIC, l, 0);
+        }
+        for (size_t i = 0; i < sizeof(fetch) / sizeof(fetch[0]); i++) {
+            snprintf(l, sizeof(l), "result=\"%s\"", fetch[i]);
+            metrics_add(m, SNS_CERTS_FETCH_METRIC, l, 0);
+        }
+        for (size_t i = 0; i < sizeof(write) / sizeof(write[0]); i++) {
+            snprintf(l, sizeof(l), "result=\"%s\"", write[i]);
+            metrics_add(m, SNS_CERTS_WRITE_METRIC, l, 0);
+        }
     }
     return c;
 fail:
@@ -140,11 +167,22 @@ void sns_certs_free(struct sns_certs *c)
         free(c->neg[i].url);
         free(c->neg[i].err);
     }
+    for (int i = 0; i < SNS_CERTS_KNOWN; i++)
+        free(c->known[i]);
     free(c->entries);
     free(c->neg);
     free(c->cert_dir);
     free(c->fetch_base);
     free(c);
+}
+
+void sns_certs_set_new_limit(struct sns_certs *c, double burst, double per_second)
+{
+    if (!c)
+        return;
+    c->burst = c->tokens = burst > 1 ? burst : 1;
+    c->rate = per_second > 0 ? per_second : 0;
+    c->refilled = clock_mono();
 }
 
 int sns_certs_set_fetch_base(struct sns_certs *c, const char *base)
@@ -347,6 +385,46 @@ fail:
     free(e);
 }
 
+/* ------------------------------------------------------ new-name limits */
+
+static int sns_certs_known(const struct sns_certs *c, const char *url)
+{
+    for (int i = 0; i < SNS_CERTS_KNOWN; i++)
+        if (c->known[i] && strcmp(c->known[i], url) == 0)
+            return 1;
+    /* a file in SNS_CERT_DIR (maybe a bad one a fetch would replace) */
+    char path[4096];
+    struct stat st;
+    return !sns_certs_path(c, url, path, sizeof(path)) && stat(path, &st) == 0;
+}
+
+static void sns_certs_remember(struct sns_certs *c, const char *url)
+{
+    for (int i = 0; i < SNS_CERTS_KNOWN; i++)
+        if (c->known[i] && strcmp(c->known[i], url) == 0)
+            return;
+    char *u = strdup(url);
+    if (!u)
+        return;
+    free(c->known[c->known_next]);
+    c->known[c->known_next] = u;
+    c->known_next = (c->known_next + 1) % SNS_CERTS_KNOWN;
+}
+
+/* Take one token for a new name; 0 when none is left. */
+static int sns_certs_take_token(struct sns_certs *c)
+{
+    double now = clock_mono();
+    c->tokens += (now - c->refilled) * c->rate;
+    if (c->tokens > c->burst)
+        c->tokens = c->burst;
+    c->refilled = now;
+    if (c->tokens < 1)
+        return 0;
+    c->tokens -= 1;
+    return 1;
+}
+
 /* ---------------------------------------------------------------- fetch */
 
 static void sns_certs_write_file(struct sns_certs *c, const char *url, const char *body, size_t len)
@@ -420,7 +498,11 @@ static void sns_certs_done(const struct http_response *resp, void *arg)
             transient = 1;
             errbuf_set(err, sizeof(err), "certificate cache: out of memory");
         } else {
-            sns_certs_write_file(c, f->url, resp->body, resp->body_len);
+            sns_certs_remember(c, f->url);
+            /* fetched over a testing base (maybe plain http, no chain check): kept in
+             * memory for this run only, never made durable in SNS_CERT_DIR */
+            if (!c->fetch_base)
+                sns_certs_write_file(c, f->url, resp->body, resp->body_len);
         }
     }
     if (hold) {
@@ -442,6 +524,8 @@ static void sns_certs_done(const struct http_response *resp, void *arg)
     }
     TAILQ_REMOVE(&c->fetches, f, link);
     c->n_fetches--;
+    if (f->is_new)
+        c->n_new_fetches--;
     sns_certs_fetch_free(f);
     X509_free(hold);
 }
@@ -483,9 +567,20 @@ int sns_certs_fetch(struct sns_certs *c, const char *url, sns_certs_cb cb, void 
         errbuf_set(err, errlen, "certificate not in SNS_CERT_DIR and fetching is disabled");
         goto fail;
     }
-    if (c->n_fetches >= SNS_CERTS_MAX_FETCHES) {
+    /* Names never fetched before are what a flood of forgeries names: they get
+     * at most SNS_CERTS_MAX_FETCHES - SNS_CERTS_RESERVED slots (the rest stays
+     * free for names that worked before) and a token bucket (a burst, then a
+     * steady rate). Refusals are transient: SNS retries a genuine message. */
+    int is_new = !sns_certs_known(c, url);
+    if (c->n_fetches >= SNS_CERTS_MAX_FETCHES ||
+        (is_new && c->n_new_fetches >= SNS_CERTS_MAX_FETCHES - SNS_CERTS_RESERVED)) {
         sns_certs_count(c, SNS_CERTS_FETCH_METRIC, "busy");
         errbuf_set(err, errlen, "too many certificate fetches in flight");
+        goto fail;
+    }
+    if (is_new && !sns_certs_take_token(c)) {
+        sns_certs_count(c, SNS_CERTS_FETCH_METRIC, "limited");
+        errbuf_set(err, errlen, "too many new certificate names, try again later");
         goto fail;
     }
     f = calloc(1, sizeof(*f));
@@ -525,6 +620,8 @@ int sns_certs_fetch(struct sns_certs *c, const char *url, sns_certs_cb cb, void 
     TAILQ_INSERT_TAIL(&f->waiters, w, link);
     TAILQ_INSERT_HEAD(&c->fetches, f, link);
     c->n_fetches++;
+    f->is_new = is_new;
+    c->n_new_fetches += is_new;
     return 0;
 fail:
     free(fetch_url);

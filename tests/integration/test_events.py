@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from conftest import (BIN, CERT_URL, PG, TESTDATA, TOPIC, add_show, base_env, channel_arn,
-                      clean_env, ivs_event)
+                      clean_env, iso_now, ivs_event)
 
 EB = {"X-Ivs-Syncd-Token": "eb-secret-token", "Content-Type": "application/json"}
 
@@ -306,7 +306,7 @@ def test_auto_confirm_visits_subscribe_url(pg, db, signer, daemon_factory):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         d = daemon_factory(base_env(pg, db, signer,
-                                    SNS_FETCH_BASE_URL=f"http://127.0.0.1:{srv.server_port}"))
+                                    SNS_FETCH_BASE_URL=f"http://127.0.0.1:{srv.server_port}", IVS_SYNCD_TESTING="1"))
         st, b = d.json("POST", "/sns", json.dumps(signer.envelope(
             "confirm", type_="SubscriptionConfirmation",
             subscribe_url="https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription"
@@ -325,7 +325,7 @@ def test_auto_confirm_visits_subscribe_url(pg, db, signer, daemon_factory):
 def test_certificate_fetch_unreachable_is_503(pg, db, signer, daemon_factory):
     port_closed = 1
     d = daemon_factory(base_env(pg, db, signer,
-                                SNS_FETCH_BASE_URL=f"http://127.0.0.1:{port_closed}"))
+                                SNS_FETCH_BASE_URL=f"http://127.0.0.1:{port_closed}", IVS_SYNCD_TESTING="1"))
     ev = json.dumps(ivs_event("Stream Start", channel_arn(14), "st-A"))
     url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-ffff0000ffff0000.pem"
     st, h, data = d.request("POST", "/sns", json.dumps(signer.envelope(ev, cert_url=url)))
@@ -353,7 +353,7 @@ def test_certificate_fetched_once_and_kept(pg, db, signer, daemon_factory, tmp_p
     certdir.mkdir()
     try:
         d = daemon_factory(base_env(pg, db, None, SNS_CERT_DIR=str(certdir),
-                                    SNS_FETCH_BASE_URL=f"http://127.0.0.1:{srv.server_port}"))
+                                    SNS_FETCH_BASE_URL=f"http://127.0.0.1:{srv.server_port}", IVS_SYNCD_TESTING="1"))
         url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abcdef012345.pem"
         res = []
 
@@ -365,7 +365,14 @@ def test_certificate_fetched_once_and_kept(pg, db, signer, daemon_factory, tmp_p
         [t.join() for t in ts]
         assert res == [200] * 8
         assert hits == ["/SimpleNotificationService-abcdef012345.pem"]
-        assert (certdir / "SimpleNotificationService-abcdef012345.pem").read_bytes() == cert
+        # kept in memory, but fetched through the testing knob (plain http, no chain
+        # check): never made durable in SNS_CERT_DIR, and the start said so
+        ev = json.dumps(ivs_event("Stream Start", channel_arn(120), "st-A"))
+        assert d.json("POST", "/sns", json.dumps(signer.envelope(ev, cert_url=url)))[0] == 200
+        assert len(hits) == 1
+        assert list(certdir.iterdir()) == []
+        warn = [x for x in d.lines() if "SNS_FETCH_BASE_URL" in x.get("msg", "")]
+        assert warn and warn[0]["level"] == "warn" and "TESTING" in warn[0]["msg"], warn
     finally:
         srv.shutdown()
 
@@ -436,3 +443,68 @@ def test_concurrent_duplicates_apply_once(pg, db, signer, env, daemon_factory):
     [t.start() for t in ts]
     [t.join() for t in ts]
     assert sorted(out) == ["applied"] + ["duplicate"] * 19
+
+
+def test_event_far_in_the_future_is_refused(pg, db, signer, env, daemon_factory):
+    """An event dated beyond the allowed skew (5 min) would win every later
+    comparison: 400 on /eventbridge, 400 on /sns (SNS then dead-letters it), and
+    nothing stored. A little skew is accepted."""
+    d = daemon_factory(env)
+    ch = channel_arn(77)
+    sid = add_show(pg, db, ch)
+    st, body = sns_post(d, signer, ivs_event("Stream Start", ch, "st-F", iso_now(-60)))
+    assert (st, body) == (200, {"outcome": "applied"})
+    before = show(pg, db, sid)
+    far = ["9999-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z", iso_now(400)]
+    for t in far:
+        ev = ivs_event("Stream End", ch, "st-F", t)
+        st, body = d.json("POST", "/eventbridge", json.dumps(ev), EB)
+        assert st == 400 and "future" in body["error"], (t, st, body)
+        st, body = sns_post(d, signer, ivs_event("Stream End", ch, "st-F", t))
+        assert st == 400 and "future" in body["error"], (t, st, body)
+    assert show(pg, db, sid) == before
+    assert pg.rows("SELECT count(*) FROM ivs_sync.events WHERE event_time > now() + interval '1 hour'",
+                   db)[0][0] == "0"
+    assert d.metric("ivs_syncd_events_rejected_total", 'reason="future",via="eventbridge"') == 3
+    assert d.metric("ivs_syncd_events_rejected_total", 'reason="future",via="sns"') == 3
+    # within the skew: accepted (a clock a little ahead is normal)
+    st, body = sns_post(d, signer, ivs_event("Stream End", ch, "st-F", iso_now(60)))
+    assert (st, body) == (200, {"outcome": "applied"})
+    assert show(pg, db, sid)["status"] == "ended"
+
+
+def _lambda_shape(m):
+    """An SNS message as Lambda events and SQS bodies carry it."""
+    m = dict(m)
+    m["SigningCertUrl"] = m.pop("SigningCertURL")
+    if "UnsubscribeURL" in m:
+        m["UnsubscribeUrl"] = m.pop("UnsubscribeURL")
+    m.setdefault("Subject", None)
+    return m
+
+
+def test_verify_sns_accepts_the_lambda_shape(tmp_path):
+    real = TESTDATA / "sns-real"
+    env = clean_env(SNS_CERT_DIR=str(real))
+    n = 0
+    for f in sorted(real.glob("test-notification-*.json")):
+        m = _lambda_shape(json.loads(f.read_text()))
+        r = subprocess.run([BIN, "verify-sns", "-"], env=env, input=json.dumps(m),
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and r.stdout.startswith("valid"), (f, r.stdout, r.stderr)
+        # still verified: a changed value fails
+        bad = dict(m, Message=m["Message"] + "x")
+        r = subprocess.run([BIN, "verify-sns", "-"], env=env, input=json.dumps(bad),
+                           capture_output=True, text=True)
+        assert r.returncode == 1 and r.stdout.startswith("invalid"), (f, r.stdout)
+        n += 1
+    assert n == 3
+
+
+def test_sns_endpoint_keeps_the_https_shape(pg, db, signer, env, daemon_factory):
+    d = daemon_factory(env)
+    ch = channel_arn(78)
+    add_show(pg, db, ch)
+    m = signer.envelope(json.dumps(ivs_event("Stream Start", ch, "st-L", iso_now(-5))))
+    st, _ = d.json("POST", "/sns", json.dumps(_lambda_shape(m)), {"Content-Type": "text/plain"})
+    assert 400 <= st < 500

@@ -215,7 +215,7 @@ def test_cert_host_unreachable_is_503_then_redelivery_applies(pg, db, signer, da
     certdir.mkdir()
     closed = __import__("conftest").free_port()
     d = daemon_factory(base_env(pg, db, None, SNS_CERT_DIR=str(certdir),
-                                SNS_FETCH_BASE_URL=f"http://127.0.0.1:{closed}"))
+                                SNS_FETCH_BASE_URL=f"http://127.0.0.1:{closed}", IVS_SYNCD_TESTING="1"))
     ch = channel_arn(840)
     sid = add_show(pg, db, ch)
     name = "SimpleNotificationService-c0ffeec0ffee.pem"

@@ -407,7 +407,7 @@ def test_no_certificate_fetch_storm(pg, db, signer, daemon_factory, tmp_path, mo
     certdir.mkdir()
     try:
         d = daemon_factory(base_env(pg, db, None, SNS_CERT_DIR=str(certdir),
-                                    SNS_FETCH_BASE_URL=srv.url))
+                                    SNS_FETCH_BASE_URL=srv.url, IVS_SYNCD_TESTING="1"))
         url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-5707a5707a.pem"
         m = signer.envelope(json.dumps(ivs_event("Stream Start", channel_arn(701), "st-A")),
                             cert_url=url)
@@ -436,6 +436,71 @@ def test_no_certificate_fetch_storm(pg, db, signer, daemon_factory, tmp_path, mo
         srv.close()
 
 
+def test_random_certificate_names_do_not_amplify(pg, db, signer, daemon_factory, tmp_path):
+    """Forgeries naming 300 random certificates (allowed topic, SNS host) cost a
+    bounded number of fetches (a burst, then about one a second), not one each; a
+    genuine new certificate is still fetched and accepted within seconds."""
+    cert = open(signer.cert, "rb").read()
+    hits = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            if "900d900d" in self.path:
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(cert)
+            else:
+                self.send_response(404)
+                self.end_headers()
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    certdir = tmp_path / "certs"
+    certdir.mkdir()
+    try:
+        d = daemon_factory(base_env(pg, db, None, SNS_CERT_DIR=str(certdir),
+                                    SNS_FETCH_BASE_URL=f"http://127.0.0.1:{srv.server_port}",
+                                    IVS_SYNCD_TESTING="1"))
+        ev = json.dumps(ivs_event("Stream Start", channel_arn(703), "st-A"))
+        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10 * SLOW)
+        statuses = {}
+        t0 = time.monotonic()
+        for _ in range(300):
+            url = ("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-"
+                   f"{os.urandom(16).hex()}.pem")
+            m = signer.envelope(ev, cert_url=url)
+            m["Signature"] = base64.b64encode(os.urandom(256)).decode()
+            c.request("POST", "/sns", body=json.dumps(m))
+            r = c.getresponse()
+            r.read()
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+        c.close()
+        wall = time.monotonic() - t0
+        print(f"\n300 random certificate names in {wall:.1f}s -> {len(hits)} fetches, "
+              f"answers {statuses}")
+        assert set(statuses) <= {403, 503}, statuses
+        assert len(hits) <= 20 + wall + 2 and len(hits) <= 60, (len(hits), wall)
+        assert d.metric("ivs_syncd_sns_cert_fetch_total", 'result="limited"') > 0
+        # a genuine message signed with a certificate never seen before: SNS retries a
+        # 503 (here at once, 0.2 s apart); it is accepted within seconds
+        url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-900d900d.pem"
+        good = json.dumps(signer.envelope(ev, cert_url=url))
+        deadline = time.monotonic() + 5
+        while True:
+            st, b = d.json("POST", "/sns", good)
+            if st != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert st == 200, (st, b)
+        alive(d)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def test_certificate_host_failing_is_not_a_storm(pg, db, signer, daemon_factory, tmp_path):
     """The certificate host answering 503: every message waits for it (503, SNS retries),
     and a flood does not turn into one outgoing fetch per request."""
@@ -444,7 +509,7 @@ def test_certificate_host_failing_is_not_a_storm(pg, db, signer, daemon_factory,
     certdir.mkdir()
     try:
         d = daemon_factory(base_env(pg, db, None, SNS_CERT_DIR=str(certdir),
-                                    SNS_FETCH_BASE_URL=srv.url))
+                                    SNS_FETCH_BASE_URL=srv.url, IVS_SYNCD_TESTING="1"))
         url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-5707a5707b.pem"
         m = signer.envelope(json.dumps(ivs_event("Stream Start", channel_arn(702), "st-A")),
                             cert_url=url)

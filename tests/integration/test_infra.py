@@ -1089,3 +1089,22 @@ def test_man_signals_and_defaults():
                  "(default 4;", "(default 8)", "(default 20)", "(default 2)", "(default 5)",
                  "(default 7d)", "(default 1h;", "(default 256k)"):
         assert frag in text, frag
+
+
+def test_make_run_prints_an_absolute_event_path(tmp_path):
+    """make run's try-it block is pasted into another terminal, usually elsewhere:
+    the example event must be named by an absolute path that exists."""
+    stub = tmp_path / "stub"
+    stub.write_text("#!/bin/sh\nexit 0\n")
+    stub.chmod(0o755)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = Path(__file__).resolve().parents[2] / "infra" / "run-local.sh"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DATABASE_URL": "host=none"}
+    p = subprocess.run(["sh", str(script), str(stub)], cwd=elsewhere, env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    m = re.search(r"--data @'?([^' \n]+)'?", p.stdout)
+    assert m, p.stdout
+    path = Path(m.group(1))
+    assert path.is_absolute() and path.is_file(), p.stdout

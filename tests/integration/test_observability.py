@@ -87,7 +87,8 @@ def live_families(pg, signer):
         d = Daemon(aws_env(pg, dbname, f, signer, RECONCILE_INTERVAL="1"))
         st, _, _ = d.request("POST", "/eventbridge", ivs_event("Stream Start", ch, "st-obs"), EB)
         assert st == 200
-        wait_until(lambda: d.metric("ivs_syncd_reconcile_passes_total", "*", absent_ok=True) >= 1, 10, 0.1,
+        wait_until(lambda: d.metric("ivs_syncd_reconcile_passes_total", "*", absent_ok=True) >= 1,
+                   10, 0.1,
                    "a reconcile pass")
         _, _, data = d.request("GET", "/metrics")
         text = data.decode()
@@ -221,3 +222,37 @@ def test_dashboard_metrics_exist_in_live_metrics(live_families):
     assert len(used) >= 20, used
     missing = sorted(n for n in used if not family(n, live_families))
     assert not missing, f"dashboard queries metrics the daemon does not export: {missing}"
+
+
+def test_promtool_check_metrics_on_live_metrics(pg, db, signer, fake, daemon_factory):
+    """`promtool check metrics` over a live /metrics, after some traffic: every
+    metric has HELP and TYPE, names and units follow the conventions. promtool
+    (Debian package prometheus) is required, not optional."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: apt-get install prometheus"
+    d = daemon_factory(aws_env(pg, db, fake, signer, RECONCILE_INTERVAL="1"))
+    wait_until(lambda: d.metric("ivs_syncd_reconcile_passes_total", "*", absent_ok=True) >= 1,
+               10, 0.1, "a reconcile pass")
+    d.request("GET", "/healthz")
+    d.request("POST", "/sns", "{}")
+    d.request("POST", "/eventbridge", "{}", {"X-Ivs-Syncd-Token": "eb-secret-token"})
+    st, _, data = d.request("GET", "/metrics")
+    assert st == 200
+    p = subprocess.run([promtool, "check", "metrics"], input=data, capture_output=True,
+                       timeout=60)
+    assert p.returncode == 0, (p.stdout + p.stderr).decode()
+    text = data.decode()
+    # process metrics, as every Prometheus client library exports them
+    for name in ("process_start_time_seconds", "process_cpu_seconds_total",
+                 "process_resident_memory_bytes", "process_open_fds", "process_max_fds"):
+        assert f"# TYPE {name} " in text, name
+        line = [x for x in text.splitlines() if x.startswith(name + " ")]
+        assert line and float(line[0].split()[1]) >= (0 if "cpu" in name else 1), (name, line)
+    # counters whose label sets are known in advance are there from the start, at 0
+    for series in ('ivs_syncd_events_total{outcome="applied",via="sns"}',
+                   'ivs_syncd_events_rejected_total{reason="future",via="eventbridge"}',
+                   'ivs_syncd_sns_cert_fetch_total{result="limited"}'):
+        assert series + " " in text, series
+    # the reconcile pass histogram reaches minutes
+    buckets = re.findall(r'ivs_syncd_reconcile_pass_seconds_bucket\{[^}]*le="([^"]+)"\}', text)
+    assert buckets and max(float(b) for b in buckets if b != "+Inf") >= 120, buckets

@@ -51,6 +51,22 @@ def test_version():
     ({}, ["--listen", "127.0.0.1:70000"], "LISTEN: port 70000 out of range"),
     ({}, ["--no-such-flag"], "unknown option --no-such-flag"),
     ({"AWS_ACCESS_KEY_ID": "AKID"}, [], "AWS_ACCESS_KEY_ID:"),
+    # lists are checked entry by entry at start, not rejected delivery by delivery
+    ({"SNS_TOPIC_ARNS": "notanarn"}, [], "SNS_TOPIC_ARNS:"),
+    ({"SNS_TOPIC_ARNS": "arn:aws:sns:us-east-1:123456789012:ok, arn:aws:sqs:us-east-1:1:q"},
+     [], "SNS_TOPIC_ARNS:"),
+    ({"SNS_TOPIC_ARNS": "arn:aws:sns:us-east-1:12345:t"}, [], "SNS_TOPIC_ARNS:"),
+    ({"AWS_ACCOUNT_IDS": "12"}, [], "AWS_ACCOUNT_IDS:"),
+    ({"AWS_ACCOUNT_IDS": "123456789012,12345678901x"}, [], "AWS_ACCOUNT_IDS:"),
+    ({"CORS_ALLOW_ORIGINS": "http://a b"}, [], "CORS_ALLOW_ORIGINS:"),
+    ({"CORS_ALLOW_ORIGINS": "https://app.example/"}, [], "CORS_ALLOW_ORIGINS:"),
+    ({"CORS_ALLOW_ORIGINS": "app.example"}, [], "CORS_ALLOW_ORIGINS:"),
+    ({"CORS_ALLOW_ORIGINS": "https://a.example:99999"}, [], "CORS_ALLOW_ORIGINS:"),
+    # a testing knob needs the explicit testing switch
+    ({"SNS_FETCH_BASE_URL": "http://127.0.0.1:1", "IVS_SYNCD_TESTING": None}, [],
+     "SNS_FETCH_BASE_URL:"),
+    ({"SNS_FETCH_BASE_URL": "http://127.0.0.1:1", "IVS_SYNCD_TESTING": "yes"}, [],
+     "IVS_SYNCD_TESTING=1"),
 ])
 def test_bad_config_is_one_clear_line(env, args, msg):
     r = run([*args, "serve"] if not args or args[0].startswith("--listen") else args, **env)
@@ -58,6 +74,27 @@ def test_bad_config_is_one_clear_line(env, args, msg):
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, r.stderr
     assert msg in lines[0], r.stderr
+    assert r.returncode == 2
+
+
+def test_good_lists_are_accepted():
+    # (an unknown command is refused after the options were all validated)
+    r = run(["nocmd"], SNS_TOPIC_ARNS="arn:aws:sns:us-east-1:123456789012:a, "
+            "arn:aws-cn:sns:cn-north-1:123456789012:b.fifo",
+            AWS_ACCOUNT_IDS="123456789012, 210987654321",
+            CORS_ALLOW_ORIGINS="https://app.example, http://localhost:3000, http://[::1]:8080")
+    assert "unknown command nocmd" in r.stderr, r.stderr
+    for cors in ("*", "", "https://a.example,https://b.example"):
+        assert "unknown command" in run(["nocmd"], CORS_ALLOW_ORIGINS=cors).stderr, cors
+
+
+def test_short_help_and_version_aliases_and_help_width():
+    full = run(["--help"])
+    short = run(["-h"])
+    assert short.returncode == 0 and short.stdout == full.stdout
+    assert run(["-V"]).returncode == 0 and run(["-V"]).stdout == run(["--version"]).stdout
+    wide = [line for line in full.stdout.splitlines() if len(line) > 80]
+    assert not wide, wide
 
 
 def test_flag_wins_over_env(pg, db, daemon_factory):

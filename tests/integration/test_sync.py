@@ -69,7 +69,9 @@ def test_auth_refused(pg, db, fake, d):
     near = [KEY + "x", KEY[:-1], KEY[:-1] + chr(ord(KEY[-1]) ^ 1), KEY.upper(), KEY + " x",
             "x" + KEY, KEY + KEY, KEY[:8], KEY + "\\0"]
     tokens = near + [
-        make_jwt({"role": "service_role", "exp": now - 5}),             # expired
+        make_jwt({"role": "service_role", "exp": now - 120}),           # expired
+        make_jwt({"role": "service_role"}),                             # no exp: never expires
+        make_jwt({"role": "service_role", "nbf": now - 10}),            # no exp
         make_jwt({"role": "service_role", "exp": exp}, "other-secret"),  # wrong signature
         make_jwt({"role": "service_role", "exp": exp}, alg="none", sign=False),
         make_jwt({"role": "service_role", "exp": exp}, alg="none"),
@@ -78,7 +80,7 @@ def test_auth_refused(pg, db, fake, d):
         make_jwt({"role": "authenticated", "exp": exp}),
         make_jwt({"role": "anon", "exp": exp}),
         make_jwt({"app_metadata": {"role": "Admin"}, "exp": exp}),
-        make_jwt({"role": "service_role", "nbf": now + 300, "exp": exp}),
+        make_jwt({"role": "service_role", "nbf": now + 300, "exp": exp}),  # beyond leeway
         make_jwt({"role": "service_role", "exp": exp})[:-2],            # truncated signature
         make_jwt({"role": "service_role", "exp": exp}).replace(".", "..", 1),
         "not.a.jwt", "....", "a",
@@ -107,6 +109,23 @@ def test_auth_refused(pg, db, fake, d):
         4 * len(headers)
     text = d.text()
     assert KEY not in text and JWT_SECRET not in text
+
+
+def test_jwt_exp_required_with_leeway(pg, db, fake, d):
+    """A JWT must carry exp (SPEC 1.3 "unexpired"); 60 s of clock skew is allowed
+    on exp and nbf, no more."""
+    sid = add_show(pg, db, channel_arn(40))
+    now = int(time.time())
+    assert sync(d, {"showId": sid}, bearer(make_jwt({"role": "service_role"}))) == UNAUTHORIZED
+    assert sync(d, {"showId": sid},
+                bearer(make_jwt({"role": "service_role", "exp": now - 120}))) == UNAUTHORIZED
+    assert sync(d, {"showId": sid},
+                bearer(make_jwt({"role": "service_role", "exp": now + 600,
+                                 "nbf": now + 300}))) == UNAUTHORIZED
+    for p in ({"role": "service_role", "exp": now - 10},
+              {"role": "service_role", "exp": now + 600, "nbf": now + 20}):
+        st, b = sync(d, {"showId": sid}, bearer(make_jwt(p)))
+        assert st == 200, (p, b)
 
 
 def test_jwt_refused_without_jwt_secret_and_key_without_service_key(pg, db, fake,

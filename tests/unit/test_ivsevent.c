@@ -296,6 +296,13 @@ TEST(synthetic_ok)
     f.time = "\"2024-09-09T16:17:26.123456789Z\"";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
     CHECK(ev.time_us == T_US + 123456);
+    CHECK_STR(ev.time, "2024-09-09T16:17:26.123456Z"); /* cut (never rounded) for SQL */
+    f.time = "\"2024-09-09T16:17:26.1234567Z\"";
+    REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
+    CHECK_STR(ev.time, "2024-09-09T16:17:26.123456Z");
+    f.time = "\"2024-09-09T16:17:26.123456Z\"";
+    REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
+    CHECK_STR(ev.time, "2024-09-09T16:17:26.123456Z");
     f.time = "\"2024-09-09T16:17:26.5Z\"";
     REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
     CHECK(ev.time_us == T_US + 500000);
@@ -640,6 +647,26 @@ TEST(kind_names)
     CHECK_STR(ivsevent_kind_name((enum ivsevent_kind)99), "unknown");
 }
 
+TEST(future_times)
+{
+    struct fields f = base;
+    struct ivsevent ev;
+    char err[256];
+    /* the last representable instant stays in year 9999 (PostgreSQL would round
+     * ".999999999" up to 10000-01-01) and is far beyond the allowed skew */
+    f.time = "\"9999-12-31T23:59:59.999999999Z\"";
+    REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
+    CHECK_STR(ev.time, "9999-12-31T23:59:59.999999Z");
+    CHECK(!ivsevent_time_ok(&ev, T_US));
+    f.time = "\"2024-09-09T16:17:26Z\"";
+    REQUIRE(parse_fields(&f, &ev, err, sizeof(err)) == 0);
+    CHECK(ivsevent_time_ok(&ev, T_US));                               /* now */
+    CHECK(ivsevent_time_ok(&ev, T_US - IVSEVENT_MAX_FUTURE_US));      /* skew: at the bound */
+    CHECK(!ivsevent_time_ok(&ev, T_US - IVSEVENT_MAX_FUTURE_US - 1)); /* beyond it */
+    CHECK(ivsevent_time_ok(&ev, T_US + INT64_C(86400000000) * 365));  /* the past is fine */
+    CHECK(!ivsevent_time_ok(NULL, T_US));
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -656,5 +683,6 @@ int main(int argc, char **argv)
     RUN(hostile_size_depth);
     RUN(account_allowed);
     RUN(kind_names);
+    RUN(future_times);
     T_END("ivsevent");
 }

@@ -175,8 +175,8 @@ TEST(expired_and_nbf)
 {
     expect_fail_tok(make_token(HS256, "{\"role\":\"service_role\",\"exp\":1600000000}", SECRET),
                     "token expired");
-    /* exp == now is expired */
-    expect_fail_tok(make_token(HS256, "{\"role\":\"service_role\",\"exp\":1700000000}", SECRET),
+    /* exp == now - leeway is expired */
+    expect_fail_tok(make_token(HS256, "{\"role\":\"service_role\",\"exp\":1699999940}", SECRET),
                     "token expired");
     expect_fail_tok(make_token(HS256, "{\"role\":\"service_role\",\"exp\":-1}", SECRET),
                     "token expired");
@@ -186,7 +186,7 @@ TEST(expired_and_nbf)
     expect_fail_tok(make_token(HS256, "{\"role\":\"service_role\",\"exp\":NaN}", SECRET), "exp");
     expect_fail_tok(make_token(HS256, "{\"role\":\"service_role\",\"exp\":1e999}", SECRET), "exp");
     expect_fail_tok(make_token(HS256,
-                               "{\"role\":\"service_role\",\"nbf\":1700000001,\"exp\":1900000000}",
+                               "{\"role\":\"service_role\",\"nbf\":1700000100,\"exp\":1900000000}",
                                SECRET),
                     "not yet valid");
     expect_fail_tok(make_token(HS256, "{\"role\":\"service_role\",\"nbf\":true}", SECRET), "nbf");
@@ -197,18 +197,41 @@ TEST(expired_and_nbf)
     char err[128];
     CHECK(t && verify(t, &c, err, sizeof(err)) == 0 && jwt_is_admin(&c));
     free(t);
-    /* no exp at all: accepted (never expires) */
-    t = make_token(HS256, "{\"role\":\"service_role\"}", SECRET);
-    CHECK(t && verify(t, &c, err, sizeof(err)) == 0 && !c.has_exp);
+}
+
+TEST(exp_required_and_leeway)
+{
+    /* no exp at all: refused (SPEC 1.3 "unexpired"; a token must expire) */
+    expect_fail_tok(make_token(HS256, "{\"role\":\"service_role\"}", SECRET), "exp claim missing");
+    expect_fail_tok(make_token(HS256, "{\"role\":\"service_role\",\"nbf\":1600000000}", SECRET),
+                    "exp claim missing");
+    struct jwt_claims c;
+    char err[128];
+    /* exp up to 60 s in the past is still accepted (clock skew leeway) */
+    char *t = make_token(HS256, "{\"role\":\"service_role\",\"exp\":1699999941}", SECRET);
+    CHECK(t && verify(t, &c, err, sizeof(err)) == 0 && c.has_exp && jwt_is_admin(&c));
     free(t);
+    /* ... but not 60 s or more */
+    expect_fail_tok(make_token(HS256, "{\"role\":\"service_role\",\"exp\":1699999940}", SECRET),
+                    "token expired");
+    /* nbf up to 60 s in the future is accepted, beyond is not */
+    t = make_token(HS256, "{\"role\":\"service_role\",\"nbf\":1700000060,\"exp\":1900000000}",
+                   SECRET);
+    CHECK(t && verify(t, &c, err, sizeof(err)) == 0);
+    free(t);
+    expect_fail_tok(make_token(HS256,
+                               "{\"role\":\"service_role\",\"nbf\":1700000061,\"exp\":1900000000}",
+                               SECRET),
+                    "not yet valid");
 }
 
 TEST(wrong_secret)
 {
-    expect_fail_tok(make_token(HS256, "{\"role\":\"service_role\"}", "another-secret"),
-                    "bad signature");
+    expect_fail_tok(
+        make_token(HS256, "{\"role\":\"service_role\",\"exp\":1900000000}", "another-secret"),
+        "bad signature");
     /* empty / missing secret on our side */
-    char *t = make_token(HS256, "{\"role\":\"service_role\"}", "");
+    char *t = make_token(HS256, "{\"role\":\"service_role\",\"exp\":1900000000}", "");
     struct jwt_claims c;
     char err[128] = "";
     REQUIRE(t);
@@ -217,7 +240,7 @@ TEST(wrong_secret)
     CHECK(strstr(err, "secret") != NULL);
     free(t);
     /* the secret is used as bytes, with its length: a prefix of it is wrong */
-    t = make_token(HS256, "{\"role\":\"service_role\"}", SECRET);
+    t = make_token(HS256, "{\"role\":\"service_role\",\"exp\":1900000000}", SECRET);
     REQUIRE(t);
     CHECK(jwt_verify_hs256(t, strlen(t), SECRET, strlen(SECRET) - 1, NOW, &c, err, sizeof(err)) ==
           -1);
@@ -233,7 +256,7 @@ TEST(wrong_secret)
 
 TEST(alg_confusion)
 {
-    const char *pl = "{\"role\":\"service_role\"}";
+    const char *pl = "{\"role\":\"service_role\",\"exp\":1900000000}";
     /* alg none, with and without a signature */
     expect_fail_tok(make_token("{\"alg\":\"none\",\"typ\":\"JWT\"}", pl, NULL), "HS256");
     expect_fail_tok(make_token("{\"alg\":\"none\"}", pl, SECRET), "HS256");
@@ -308,7 +331,7 @@ TEST(tampered)
 
 TEST(malformed)
 {
-    char *good = make_token(HS256, "{\"role\":\"service_role\"}", SECRET);
+    char *good = make_token(HS256, "{\"role\":\"service_role\",\"exp\":1900000000}", SECRET);
     REQUIRE(good);
     char buf[2048];
     expect_fail("", 0, "empty");
@@ -362,7 +385,7 @@ TEST(malformed)
 
 TEST(embedded_nul)
 {
-    char *good = make_token(HS256, "{\"role\":\"service_role\"}", SECRET);
+    char *good = make_token(HS256, "{\"role\":\"service_role\",\"exp\":1900000000}", SECRET);
     REQUIRE(good);
     size_t n = strlen(good);
     char buf[1024];
@@ -494,6 +517,7 @@ int main(void)
     RUN(valid_admin_app_metadata);
     RUN(not_admin);
     RUN(expired_and_nbf);
+    RUN(exp_required_and_leeway);
     RUN(wrong_secret);
     RUN(alg_confusion);
     RUN(tampered);

@@ -325,8 +325,10 @@ TEST(fetch_through_http_client)
     struct sns_certs *c = sns_certs_new(hc, dir, 8, m);
     REQUIRE(c != NULL);
     REQUIRE(sns_certs_set_fetch_base(c, base) == 0);
+    sns_certs_set_new_limit(c, 1000, 0); /* the new-name limits are tested below */
 
-    /* two waiters, one request; cached and written to cert_dir */
+    /* two waiters, one request; cached, and (fetched through a testing base) never
+     * written to cert_dir */
     struct result r1 = {.certs = c}, r2 = {0};
     CHECK(sns_certs_lookup(c, URL_OF(HEX_GOOD), err, sizeof(err)) == NULL);
     CHECK_EQ_INT(sns_certs_fetch(c, URL_OF(HEX_GOOD), on_cert, &r1, err, sizeof(err)), 0);
@@ -339,18 +341,8 @@ TEST(fetch_through_http_client)
     CHECK_EQ_INT(s.hits, 1);
     CHECK(sns_certs_lookup(c, URL_OF(HEX_GOOD), err, sizeof(err)) != NULL);
     CHECK(metrics_get(m, "ivs_syncd_sns_cert_fetch_total", "result=\"ok\"") == 1);
-    CHECK(metrics_get(m, "ivs_syncd_sns_cert_write_total", "result=\"ok\"") == 1);
-    {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/SimpleNotificationService-" HEX_GOOD ".pem", dir);
-        struct stat st;
-        CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
-        size_t fl;
-        char *fb = t_read_file(path, &fl);
-        CHECK(fb && fl == s.pem_len && memcmp(fb, s.pem, fl) == 0);
-        free(fb);
-        CHECK_EQ_INT(count_files(dir), 1); /* no temp file left */
-    }
+    CHECK(metrics_get(m, "ivs_syncd_sns_cert_write_total", "result=\"ok\"") == 0);
+    CHECK_EQ_INT(count_files(dir), 0);
 
     /* a body that is not a certificate: permanent, then negatively cached */
     struct result r3 = {0};
@@ -408,15 +400,19 @@ TEST(fetch_through_http_client)
     CHECK(r7.called == 1 && r7.transient == 1);
     CHECK_EQ_INT(sns_certs_set_fetch_base(c, base), 0);
 
-    /* bounded number of fetches in flight */
+    /* bounded number of fetches in flight; new names leave SNS_CERTS_RESERVED
+     * slots to names that worked before */
     struct result r8 = {0};
-    for (int i = 0; i < SNS_CERTS_MAX_FETCHES; i++) {
+    for (int i = 0; i < SNS_CERTS_MAX_FETCHES - SNS_CERTS_RESERVED; i++) {
         char url[200];
         snprintf(url, sizeof(url), URL_OF("dd%06d"), i);
         CHECK_EQ_INT(sns_certs_fetch(c, url, on_cert, &r8, err, sizeof(err)), 0);
     }
     CHECK(sns_certs_fetch(c, URL_OF("ee000000"), on_cert, &r8, err, sizeof(err)) == -2);
     CHECK_STR(err, "too many certificate fetches in flight");
+    /* HEX_GOOD was fetched before: the reserved slot is its */
+    CHECK_EQ_INT(sns_certs_fetch(c, URL_OF(HEX_GOOD), on_cert, &r8, err, sizeof(err)), 0);
+    CHECK(sns_certs_fetch(c, URL_OF("aaaa0000"), on_cert, &r8, err, sizeof(err)) == -2);
     CHECK_EQ_INT(http_client_pending(hc), SNS_CERTS_MAX_FETCHES);
 
     /* freeing with fetches in flight: no callback, requests cancelled */
@@ -447,8 +443,61 @@ TEST(fetch_unwritable_dir)
     CHECK_EQ_INT(sns_certs_fetch(c, URL_OF(HEX_GOOD), on_cert, &r, err, sizeof(err)), 0);
     run_until(&s, c);
     CHECK(r.called == 1 && r.got_cert);
-    CHECK(metrics_get(m, "ivs_syncd_sns_cert_write_total", "result=\"error\"") == 1);
+    /* through a testing fetch base nothing is written (not even tried) */
+    CHECK(metrics_get(m, "ivs_syncd_sns_cert_write_total", "result=\"error\"") == 0);
     CHECK(sns_certs_lookup(c, URL_OF(HEX_GOOD), err, sizeof(err)) != NULL);
+    sns_certs_free(c);
+    http_client_free(hc);
+    metrics_free(m);
+    server_stop(&s);
+}
+
+TEST(new_name_limits)
+{
+    struct server s;
+    char base[64], err[256];
+    REQUIRE(server_start(&s) == 0);
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", s.port);
+    struct http_client *hc = http_client_new(s.base);
+    struct metrics *m = metrics_new();
+    struct sns_certs *c = sns_certs_new(hc, NULL, 8, m);
+    REQUIRE(hc && c);
+    REQUIRE(sns_certs_set_fetch_base(c, base) == 0);
+    /* a genuine certificate, fetched once: known from then on */
+    struct result r = {0};
+    CHECK_EQ_INT(sns_certs_fetch(c, URL_OF(HEX_GOOD), on_cert, &r, err, sizeof(err)), 0);
+    run_until(&s, c);
+    CHECK(r.called == 1 && r.got_cert);
+    /* a flood of 300 new random names: the burst (less the one above), then refused */
+    int accepted = 0, limited = 0;
+    for (int i = 0; i < 300; i++) {
+        char url[200];
+        snprintf(url, sizeof(url), URL_OF("f1%06x"), i);
+        struct result rr = {0};
+        int rc = sns_certs_fetch(c, url, on_cert, &rr, err, sizeof(err));
+        if (rc == 0) {
+            accepted++;
+            run_until(&s, c);
+        } else {
+            CHECK_EQ_INT(rc, -2); /* transient: SNS retries a genuine one */
+            limited += strstr(err, "new certificate names") != NULL;
+        }
+    }
+    CHECK(accepted >= SNS_CERTS_NEW_BURST - 1 && accepted <= SNS_CERTS_NEW_BURST + 2);
+    CHECK_EQ_INT(limited, 300 - accepted);
+    CHECK(metrics_get(m, "ivs_syncd_sns_cert_fetch_total", "result=\"limited\"") == limited);
+    CHECK_EQ_INT(s.hits, 1 + accepted);
+    /* a name that worked before is not limited */
+    struct result r2 = {0};
+    CHECK_EQ_INT(sns_certs_fetch(c, URL_OF(HEX_GOOD), on_cert, &r2, err, sizeof(err)), 0);
+    run_until(&s, c);
+    CHECK(r2.called == 1 && r2.got_cert);
+    /* a second later a new name gets a token again */
+    usleep(1100 * 1000);
+    struct result r3 = {0};
+    CHECK_EQ_INT(sns_certs_fetch(c, URL_OF("aaaa0000"), on_cert, &r3, err, sizeof(err)), 0);
+    run_until(&s, c);
+    CHECK(r3.called == 1 && r3.got_cert);
     sns_certs_free(c);
     http_client_free(hc);
     metrics_free(m);
@@ -464,5 +513,6 @@ int main(int argc, char **argv)
     RUN(lru_bounded);
     RUN(fetch_through_http_client);
     RUN(fetch_unwritable_dir);
+    RUN(new_name_limits);
     T_END("test_sns_certs");
 }
