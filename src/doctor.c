@@ -134,6 +134,34 @@ static void check_sns(struct doc *d, const struct config *cfg)
              w ? " and writable" : ", not writable (fetched certificates are not kept)");
 }
 
+/* 1 when GET /healthz on sa (0.0.0.0 -> 127.0.0.1) answers ivs-syncd's 200
+ * {"status":"ok"} within two seconds: the port is held by our own daemon. */
+static int healthz_answers(const struct sockaddr_in *where)
+{
+    struct sockaddr_in sa = *where;
+    if (sa.sin_addr.s_addr == htonl(INADDR_ANY))
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    static const char req[] = "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    char buf[1024];
+    size_t got = 0;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1)) {
+        ssize_t n;
+        while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+            got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    return !strncmp(buf, "HTTP/1.", 7) && !strncmp(buf + 8, " 200", 4) &&
+           strstr(buf, "{\"status\":\"ok\"}") != NULL;
+}
+
 static void check_listen(struct doc *d, const struct config *cfg)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->listen_port)};
@@ -145,11 +173,14 @@ static void check_listen(struct doc *d, const struct config *cfg)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        line(d, "ok", "listen", "%s:%d is free", cfg->listen_host, cfg->listen_port);
+    else if (errno == EADDRINUSE && healthz_answers(&sa))
+        line(d, "ok", "listen", "%s:%d is in use by a running ivs-syncd (/healthz answers)",
+             cfg->listen_host, cfg->listen_port);
+    else
         line(d, "FAIL", "listen", "%s:%d cannot be bound: %s", cfg->listen_host, cfg->listen_port,
              strerror(errno));
-    else
-        line(d, "ok", "listen", "%s:%d is free", cfg->listen_host, cfg->listen_port);
     if (fd >= 0)
         close(fd);
 }

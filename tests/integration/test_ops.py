@@ -1,6 +1,7 @@
 """Operations: doctor, the README's option table, metrics after a scripted scenario."""
 import json
 import re
+import socket
 import subprocess
 import uuid
 
@@ -149,3 +150,22 @@ def test_make_install_honours_prefix_and_destdir(tmp_path):
     assert (root / "share" / "man" / "man8" / "ivs-syncd.8").exists()
     unit = (root / "lib" / "systemd" / "system" / "ivs-syncd.service").read_text()
     assert "ExecStart=/opt/ivs/bin/ivs-syncd" in unit
+
+
+def test_doctor_listen_held_by_our_own_daemon(pg, db, signer, daemon_factory):
+    d = daemon_factory(base_env(pg, db, signer))
+    env = base_env(pg, db, signer, LISTEN=f"127.0.0.1:{d.port}")
+    r = doctor(env)
+    assert re.search(rf"^ok +listen +127.0.0.1:{d.port} is in use by a running ivs-syncd",
+                     r.stdout, re.M), r.stdout
+    # a port held by something else is still a failure
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    try:
+        r = doctor(base_env(pg, db, signer, LISTEN=f"127.0.0.1:{port}"))
+        assert re.search(rf"^FAIL +listen +127.0.0.1:{port} cannot be bound", r.stdout, re.M), \
+            r.stdout
+    finally:
+        s.close()
