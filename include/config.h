@@ -28,6 +28,7 @@ struct config {
     size_t max_buffered_body; /* request bytes buffered across all connections */
     char *tls_cert_file;      /* both set = HTTPS */
     char *tls_key_file;
+    char *trusted_proxies; /* CIDR list: X-Forwarded-For is believed from these peers */
     int json_max_depth;
     char *cors_allow_origins; /* comma list or "*" */
 

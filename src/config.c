@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "log.h"
 
 enum opt_type {
@@ -66,6 +67,8 @@ static const struct opt opts[] = {
      "client connections open at once, more are closed (0 = from RLIMIT_NOFILE)"},
     {"MAX_BUFFERED_BODY", NULL, T_SIZE, "32m", O(max_buffered_body), 64 * 1024,
      1024.0 * 1024 * 1024, "request bytes buffered across all connections at most"},
+    {"TRUSTED_PROXIES", NULL, T_STR, "", O(trusted_proxies), 0, 0,
+     "comma-separated CIDRs of proxies whose X-Forwarded-For gives the client address in logs"},
     {"TLS_CERT_FILE", NULL, T_STR, NULL, O(tls_cert_file), 0, 0,
      "PEM certificate chain: with TLS_KEY_FILE the listener speaks HTTPS (reloaded on SIGHUP)"},
     {"TLS_KEY_FILE", NULL, T_STR, NULL, O(tls_key_file), 0, 0, "PEM private key of TLS_CERT_FILE"},
@@ -541,6 +544,13 @@ int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
         fprintf(err, "AWS_ACCESS_KEY_ID: set together with AWS_SECRET_ACCESS_KEY\n");
         return -1;
     }
+    char cerr[160];
+    struct cidr_list *proxies = cidr_list_parse(cfg->trusted_proxies, cerr, sizeof(cerr));
+    if (!proxies) {
+        fprintf(err, "TRUSTED_PROXIES: %s\n", cerr);
+        return -1;
+    }
+    cidr_list_free(proxies);
     if ((cfg->tls_cert_file && *cfg->tls_cert_file) != (cfg->tls_key_file && *cfg->tls_key_file)) {
         fprintf(err, "TLS_CERT_FILE: set together with TLS_KEY_FILE\n");
         return -1;

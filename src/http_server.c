@@ -1,4 +1,5 @@
 /* http_server: evhttp routing, request ids, limits, JSON errors. */
+#include "cidr.h"
 #include "clock.h"
 #include "http_server.h"
 
@@ -86,14 +87,15 @@ struct http_server {
     struct guard *guards[GUARD_BUCKETS];
     struct event *sweep;
     uint64_t rid_prefix, rid_counter;
-    int conns, max_conns;     /* open connections (not counting those cut at once) */
-    size_t buffered;          /* request bytes received and not yet answered */
-    struct tls *tls;          /* HTTPS when set */
-    struct event *relisten;   /* accepting again after EMFILE/ENFILE */
-    double accept_backoff;    /* seconds, doubling up to 1 */
-    int spare_fd;             /* closed to accept-and-close one connection at EMFILE */
-    double last_accept_warn;  /* CLOCK_MONOTONIC */
-    long accept_errors_quiet; /* accept errors since the last warning */
+    int conns, max_conns;      /* open connections (not counting those cut at once) */
+    size_t buffered;           /* request bytes received and not yet answered */
+    struct tls *tls;           /* HTTPS when set */
+    struct cidr_list *proxies; /* TRUSTED_PROXIES */
+    struct event *relisten;    /* accepting again after EMFILE/ENFILE */
+    double accept_backoff;     /* seconds, doubling up to 1 */
+    int spare_fd;              /* closed to accept-and-close one connection at EMFILE */
+    double last_accept_warn;   /* CLOCK_MONOTONIC */
+    long accept_errors_quiet;  /* accept errors since the last warning */
 };
 
 struct http_ctx {
@@ -628,6 +630,8 @@ struct http_server *http_server_new(struct event_base *base, const struct config
 #if LIBEVENT_VERSION_NUMBER >= 0x02020000
     evhttp_set_errorcb(s->http, json_error_page, s);
 #endif
+    char perr[160];
+    s->proxies = cidr_list_parse(cfg->trusted_proxies, perr, sizeof(perr));
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     s->max_conns = cfg->max_connections > 0 ? cfg->max_connections : default_max_conns();
     for (int i = 0; i < MAX_SERVERS; i++)
@@ -690,6 +694,7 @@ void http_server_free(struct http_server *s)
     if (s->spare_fd >= 0)
         close(s->spare_fd);
     tls_free(s->tls);
+    cidr_list_free(s->proxies);
     while (s->routes) {
         struct route *r = s->routes;
         s->routes = r->next;
@@ -913,11 +918,22 @@ void http_reply(struct http_ctx *c, int status, const char *content_type, const 
         for (int i = 0; i < 6; i++)
             if (c->method == (1u << i))
                 method = mn[i];
-        char f[768];
+        char client[64] = "";
+        if (c->evcon) {
+            char *peer = NULL;
+            ev_uint16_t pport = 0;
+            evhttp_connection_get_peer(c->evcon, &peer, &pport);
+            const char *xff = c->req ? evhttp_find_header(evhttp_request_get_input_headers(c->req),
+                                                          "X-Forwarded-For")
+                                     : NULL;
+            cidr_client_address(s->proxies, peer, xff, client, sizeof(client));
+        }
+        char f[832];
         snprintf(f, sizeof(f),
                  "\"route\":\"%s\",\"method\":\"%s\",\"status\":%d,"
-                 "\"duration_ms\":%.3f%s%s",
+                 "\"duration_ms\":%.3f%s%s%s%s%s",
                  c->route_name ? c->route_name : "unknown", method, status, dt * 1000,
+                 client[0] ? ",\"client\":\"" : "", client, client[0] ? "\"" : "",
                  c->req ? "" : ",\"client_gone\":true", c->fields);
         log_write(lvl, c->rid, f, "request");
     }

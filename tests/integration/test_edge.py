@@ -292,3 +292,31 @@ def test_buffered_body_budget(pg, db, signer, daemon_factory):
     finally:
         for s in socks:
             s.close()
+
+
+# ---- TRUSTED_PROXIES (issue 21 item 3) ----
+
+def access_line(d, rid):
+    return next(ln for ln in d.lines() if ln.get("request_id") == rid and ln.get("msg") == "request")
+
+
+@pytest.mark.parametrize("trusted,xff,client", [
+    (None, "203.0.113.7", "127.0.0.1"),                       # no proxies trusted: the peer
+    ("10.0.0.0/8", "203.0.113.7", "127.0.0.1"),               # the peer is not one of them
+    ("127.0.0.1/32", "203.0.113.7", "203.0.113.7"),
+    ("127.0.0.0/8, 10.0.0.0/8", "198.51.100.1, 203.0.113.7, 10.1.1.1", "203.0.113.7"),
+])
+def test_x_forwarded_for_only_from_trusted_proxies(pg, db, signer, daemon_factory, trusted, xff,
+                                                   client):
+    d = daemon_factory(base_env(pg, db, signer, TRUSTED_PROXIES=trusted))
+    rid = "xff-test-" + str(abs(hash((trusted, xff))))
+    st, _, _ = d.request("GET", "/no-such-route", headers={"X-Forwarded-For": xff,
+                                                            "X-Request-Id": rid})
+    assert st == 404
+    assert access_line(d, rid)["client"] == client
+
+
+def test_trusted_proxies_validated():
+    r = subprocess.run([BIN, "serve"], env=clean_env(TRUSTED_PROXIES="10.0.0.0/8,proxy.local"),
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and "TRUSTED_PROXIES" in r.stderr, (r.returncode, r.stderr)
