@@ -236,3 +236,70 @@ def test_doctor_shows_certificate(pg, db, signer, tls_files, ca):
     r = subprocess.run([BIN, "doctor"], env=env, capture_output=True, text=True, timeout=60)
     line = next(ln for ln in r.stdout.splitlines() if " tls" in ln or ln.startswith("tls"))
     assert line.split()[0].lower() == "warn" and "14 days" in line, line
+
+
+def test_nginx_snippet_proxies(pg, db, signer, daemon_factory, ca, tmp_path):
+    """infra/nginx/ivs-syncd.conf (the README's snippet) in front of the daemon: HTTPS
+    at nginx, the client address from X-Forwarded-For (TRUSTED_PROXIES), an SNS
+    delivery applied through it."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert os.path.exists(nginx), "nginx is missing: install the Debian package nginx-light"
+    from conftest import ROOT, free_port
+    snippet = (ROOT / "infra" / "nginx" / "ivs-syncd.conf").read_text()
+    assert snippet.strip() in (ROOT / "README.md").read_text(), \
+        "README's nginx snippet differs from infra/nginx/ivs-syncd.conf"
+    d = daemon_factory(base_env(pg, db, signer, TRUSTED_PROXIES="127.0.0.1/32"))
+    cert, key = ca.issue("nginx", 7007)
+    port = free_port()
+    conf = (snippet.replace("127.0.0.1:8080", f"127.0.0.1:{d.port}")
+            .replace("listen 443 ssl", f"listen 127.0.0.1:{port} ssl")
+            .replace("/etc/letsencrypt/live/ivs-syncd.example.com/fullchain.pem", cert)
+            .replace("/etc/letsencrypt/live/ivs-syncd.example.com/privkey.pem", key))
+    (tmp_path / "ivs-syncd.conf").write_text(conf)
+    for sub in ("tmp", "logs"):
+        (tmp_path / sub).mkdir()
+    t = tmp_path
+    (tmp_path / "nginx.conf").write_text(
+        f"daemon off; pid {t}/nginx.pid; error_log {t}/logs/error.log;\n"
+        "events { worker_connections 64; }\n"
+        f"http {{ access_log off; client_body_temp_path {t}/tmp/b; proxy_temp_path {t}/tmp/p;\n"
+        f"  fastcgi_temp_path {t}/tmp/f; uwsgi_temp_path {t}/tmp/u; scgi_temp_path {t}/tmp/s;\n"
+        f"  include {t}/ivs-syncd.conf; }}\n")
+    if os.geteuid() == 0:
+        os.chmod(key, 0o644)  # workers run as nobody; the master reads the key anyway
+    p = subprocess.Popen([nginx, "-p", str(t), "-c", str(t / "nginx.conf"), "-e",
+                          str(t / "logs" / "error.log")], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    try:
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_until(up, timeout=10, what="nginx listening")
+
+        class Via:
+            pass
+        via = Via()
+        via.port = port
+        st, body = https(via, ca, headers={"X-Forwarded-For": "203.0.113.9",
+                                           "X-Request-Id": "via-nginx-1"}, path="/nope")
+        assert st == 404, body
+        line = next(ln for ln in d.lines() if ln.get("request_id") == "via-nginx-1")
+        assert line["client"] == "203.0.113.9"
+        ch = channel_arn(22)
+        sid = add_show(pg, db, ch)
+        env = signer.envelope(json.dumps(ivs_event("Stream Start", ch, "st-nginx",
+                                                   "2026-01-01T10:00:00Z")))
+        st, body = https(via, ca, "POST", "/sns", json.dumps(env),
+                         {"Content-Type": "text/plain"})
+        assert (st, json.loads(body)) == (200, {"outcome": "applied"})
+        assert show(pg, db, sid)["status"] == "live"
+    finally:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
