@@ -1,6 +1,7 @@
 /* tls: SSL_CTX from TLS_CERT_FILE/TLS_KEY_FILE, reloadable; bufferevents for evhttp. */
 #include "tls.h"
 
+#include <arpa/inet.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
@@ -191,7 +192,12 @@ double tls_describe_cert(const char *path, char *buf, size_t len)
             n += (size_t)snprintf(san + n, sizeof(san) - n, "%sDNS:%.*s", n ? "," : "",
                                   ASN1_STRING_length(g->d.dNSName), (const char *)d);
         } else if (g->type == GEN_IPADD) {
-            n += (size_t)snprintf(san + n, sizeof(san) - n, "%sIP", n ? "," : "");
+            char ip[INET6_ADDRSTRLEN] = "?";
+            int l = ASN1_STRING_length(g->d.iPAddress);
+            const unsigned char *a = ASN1_STRING_get0_data(g->d.iPAddress);
+            if (l == 4 || l == 16)
+                inet_ntop(l == 4 ? AF_INET : AF_INET6, a, ip, sizeof(ip));
+            n += (size_t)snprintf(san + n, sizeof(san) - n, "%sIP:%s", n ? "," : "", ip);
         }
     }
     GENERAL_NAMES_free(names);
