@@ -4,7 +4,7 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 BUILD     ?= build
 CC        ?= cc
-PKGS      := libevent libcurl openssl json-c libpq
+PKGS      := libevent libevent_openssl libcurl openssl json-c libpq
 PYTHON    ?= /usr/bin/python3
 TESTDATA  ?= $(CURDIR)/tests/fixtures
 

@@ -21,8 +21,14 @@ struct config {
     int listen_port;   /* 0 = ephemeral */
     size_t max_body;   /* bytes */
     size_t max_headers;
-    int read_timeout;  /* seconds */
-    int write_timeout; /* seconds */
+    int read_timeout;         /* seconds */
+    int write_timeout;        /* seconds */
+    int keepalive_timeout;    /* seconds an idle keep-alive connection stays open */
+    int max_connections;      /* 0 = derived from RLIMIT_NOFILE */
+    size_t max_buffered_body; /* request bytes buffered across all connections */
+    char *tls_cert_file;      /* both set = HTTPS */
+    char *tls_key_file;
+    char *trusted_proxies; /* CIDR list: X-Forwarded-For is believed from these peers */
     int json_max_depth;
     char *cors_allow_origins; /* comma list or "*" */
 

@@ -40,6 +40,10 @@ int http_server_route(struct http_server *s, const char *path, unsigned methods,
 int http_server_listen(struct http_server *s, const char *host, int port);
 int http_server_port(const struct http_server *s); /* the bound port */
 void http_server_close_listeners(struct http_server *s);
+/* 1 when the listener speaks HTTPS (TLS_CERT_FILE, TLS_KEY_FILE). */
+int http_server_tls(const struct http_server *s);
+/* SIGHUP: load the TLS pair again; -1 (logged, the old pair stays) when it is bad. */
+int http_server_reload_tls(struct http_server *s);
 int http_server_inflight(const struct http_server *s);
 
 enum http_method http_ctx_method(const struct http_ctx *c);

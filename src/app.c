@@ -139,6 +139,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
             LOG_ERROR(NULL, "SIGHUP: cannot reopen LOG_FILE: %s", strerror(errno));
         else
             LOG_INFO(NULL, "SIGHUP: log reopened");
+        http_server_reload_tls(a->http);
         return;
     }
     start_drain(a, sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "arn.h"
+#include "cidr.h"
 #include "log.h"
 
 enum opt_type {
@@ -61,6 +62,17 @@ static const struct opt opts[] = {
      "seconds a client may take to send a request"},
     {"WRITE_TIMEOUT", NULL, T_SECONDS, "10", O(write_timeout), 1, 3600,
      "seconds a client may take to read an answer"},
+    {"KEEPALIVE_TIMEOUT", NULL, T_SECONDS, "75", O(keepalive_timeout), 1, 3600,
+     "seconds an idle keep-alive connection stays open (above a load balancer's)"},
+    {"MAX_CONNECTIONS", NULL, T_INT, "0", O(max_connections), 0, 1000000,
+     "client connections open at once, more are closed (0 = from RLIMIT_NOFILE)"},
+    {"MAX_BUFFERED_BODY", NULL, T_SIZE, "32m", O(max_buffered_body), 64 * 1024,
+     1024.0 * 1024 * 1024, "request bytes buffered across all connections at most"},
+    {"TRUSTED_PROXIES", NULL, T_STR, "", O(trusted_proxies), 0, 0,
+     "comma-separated CIDRs of proxies whose X-Forwarded-For gives the client address in logs"},
+    {"TLS_CERT_FILE", NULL, T_STR, NULL, O(tls_cert_file), 0, 0,
+     "PEM certificate chain: with TLS_KEY_FILE the listener speaks HTTPS (reloaded on SIGHUP)"},
+    {"TLS_KEY_FILE", NULL, T_STR, NULL, O(tls_key_file), 0, 0, "PEM private key of TLS_CERT_FILE"},
     {"JSON_MAX_DEPTH", NULL, T_INT, "32", O(json_max_depth), 2, 1000,
      "deepest JSON nesting accepted in request bodies"},
     {"CORS_ALLOW_ORIGINS", NULL, T_STR, "*", O(cors_allow_origins), 0, 0,
@@ -656,6 +668,17 @@ int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
     if ((cfg->aws_access_key_id && *cfg->aws_access_key_id) !=
         (cfg->aws_secret_access_key && *cfg->aws_secret_access_key)) {
         fprintf(err, "AWS_ACCESS_KEY_ID: set together with AWS_SECRET_ACCESS_KEY\n");
+        return -1;
+    }
+    char cerr[160];
+    struct cidr_list *proxies = cidr_list_parse(cfg->trusted_proxies, cerr, sizeof(cerr));
+    if (!proxies) {
+        fprintf(err, "TRUSTED_PROXIES: %s\n", cerr);
+        return -1;
+    }
+    cidr_list_free(proxies);
+    if ((cfg->tls_cert_file && *cfg->tls_cert_file) != (cfg->tls_key_file && *cfg->tls_key_file)) {
+        fprintf(err, "TLS_CERT_FILE: set together with TLS_KEY_FILE\n");
         return -1;
     }
     if (cfg->aws_endpoint_url_ivs && *cfg->aws_endpoint_url_ivs &&

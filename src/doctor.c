@@ -20,6 +20,7 @@
 #include "ivs.h"
 #include "migrate.h"
 #include "rolecheck.h"
+#include "tls.h"
 
 struct doc {
     FILE *out;
@@ -300,6 +301,10 @@ int doctor_run(const struct config *cfg, FILE *out)
     check_database(&d, cfg);
     check_sns(&d, cfg);
     check_listen(&d, cfg);
+    const char *tls_verdict; /* TLS_CERT_FILE: subject, SAN, expiry (tls.c) */
+    char tls_msg[1024];
+    if (tls_doctor(cfg->tls_cert_file, cfg->tls_key_file, &tls_verdict, tls_msg, sizeof(tls_msg)))
+        line(&d, tls_verdict, "tls", "%s", tls_msg);
     check_aws(&d, cfg);
     fprintf(out, "%s\n", d.failed ? "doctor: some checks FAILED" : "doctor: all checks passed");
     return d.failed ? 1 : 0;

@@ -1,4 +1,5 @@
 /* http_server: evhttp routing, request ids, limits, JSON errors. */
+#include "cidr.h"
 #include "clock.h"
 #include "http_server.h"
 
@@ -7,11 +8,16 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <sys/queue.h>
 #include <json-c/json.h>
 #include <openssl/rand.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +28,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 
 struct route {
     char *path;
@@ -37,17 +44,33 @@ struct route {
  * not only the gap between two bytes (which is all libevent 2.1's timeout
  * does, so a client trickling bytes would hold a connection for ever). Each
  * connection's bufferevent is made here (evhttp_set_bevcb) and referenced by
- * a guard holding its deadline: READ_TIMEOUT after the connection was
- * accepted or its last answer was sent; none while a request is handled. A
- * sweep every 250 ms cuts connections past their deadline (a timeout event,
+ * a guard holding its deadline:
+ *  - READ_TIMEOUT after the connection was accepted, or after the first byte
+ *    of a request on a kept-alive connection arrived (the slowloris guard);
+ *  - KEEPALIVE_TIMEOUT after an answer, while the connection waits idle for
+ *    its next request (longer than a load balancer keeps idle connections);
+ *  - none while a request is handled;
+ *  - WRITE_TIMEOUT since the last progress while an answer is being written.
+ * A sweep every 250 ms cuts connections past their deadline (a timeout event,
  * on which evhttp closes them) and drops the guards of closed connections
- * (evhttp clears the callbacks of a bufferevent it frees).
+ * (evhttp clears the callbacks of a bufferevent it frees). libevent's own
+ * timeout (evhttp_set_timeout) is only a backstop above all three.
+ *
+ * The guards also count the connections (MAX_CONNECTIONS: one past it is
+ * closed at once) and the request bytes received and not yet answered, across
+ * all connections (MAX_BUFFERED_BODY: the connection whose bytes pass it is
+ * cut).
  */
 #define GUARD_BUCKETS 1024
 
 struct guard {
     struct bufferevent *bev; /* one reference is ours */
-    double deadline;         /* CLOCK_MONOTONIC; 0 while a request is handled */
+    struct http_server *srv;
+    double deadline;       /* CLOCK_MONOTONIC; 0 while a request is handled */
+    double write_deadline; /* while an answer is in the output buffer */
+    int idle;              /* kept alive, waiting for a request: KEEPALIVE_TIMEOUT */
+    int cut;               /* 1 over MAX_CONNECTIONS, 2 over MAX_BUFFERED_BODY */
+    size_t req_bytes;      /* received since the last answer, counted in srv->buffered */
     struct guard *next;
 };
 
@@ -64,6 +87,15 @@ struct http_server {
     struct guard *guards[GUARD_BUCKETS];
     struct event *sweep;
     uint64_t rid_prefix, rid_counter;
+    int conns, max_conns;      /* open connections (not counting those cut at once) */
+    size_t buffered;           /* request bytes received and not yet answered */
+    struct tls *tls;           /* HTTPS when set */
+    struct cidr_list *proxies; /* TRUSTED_PROXIES */
+    struct event *relisten;    /* accepting again after EMFILE/ENFILE */
+    double accept_backoff;     /* seconds, doubling up to 1 */
+    int spare_fd;              /* closed to accept-and-close one connection at EMFILE */
+    double last_accept_warn;   /* CLOCK_MONOTONIC */
+    long accept_errors_quiet;  /* accept errors since the last warning */
 };
 
 struct http_ctx {
@@ -73,7 +105,7 @@ struct http_ctx {
     const struct route *route;
     const char *route_name;
     enum http_method method;
-    char rid[64];
+    char rid[130]; /* a client's id is echoed whole (up to 128 bytes), never cut */
     char *body;
     size_t body_len;
     int body_read;
@@ -171,6 +203,37 @@ static int guard_gone(const struct guard *g)
     return !r && !w && !e;
 }
 
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+
+static void guard_drop(struct http_server *s, struct guard *g)
+{
+    s->buffered -= g->req_bytes;
+    if (g->cut != 1)
+        s->conns--;
+    evbuffer_remove_cb(bufferevent_get_input(g->bev), on_input, g);
+    evbuffer_remove_cb(bufferevent_get_output(g->bev), on_output, g);
+    bufferevent_decref(g->bev);
+    free(g);
+}
+
+/* Drop the guards of connections evhttp has closed. */
+static void guard_collect(struct http_server *s)
+{
+    for (size_t i = 0; i < GUARD_BUCKETS; i++) {
+        struct guard **pp = &s->guards[i];
+        while (*pp) {
+            struct guard *g = *pp;
+            if (guard_gone(g)) {
+                *pp = g->next;
+                guard_drop(s, g);
+                continue;
+            }
+            pp = &g->next;
+        }
+    }
+}
+
 static void guard_sweep(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -183,18 +246,62 @@ static void guard_sweep(evutil_socket_t fd, short what, void *arg)
             struct guard *g = *pp;
             if (guard_gone(g)) {
                 *pp = g->next;
-                bufferevent_decref(g->bev);
-                free(g);
+                guard_drop(s, g);
                 continue;
             }
-            if (g->deadline > 0 && now > g->deadline) {
+            short ev = 0;
+            if (g->cut && g->deadline >= 0) {
+                g->deadline = -1; /* cut once */
+                ev = BEV_EVENT_READING | BEV_EVENT_TIMEOUT;
+            } else if (g->deadline > 0 && now > g->deadline) {
                 g->deadline = 0;
-                metrics_inc(s->m, "ivs_syncd_http_read_timeouts_total", NULL);
-                bufferevent_trigger_event(g->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+                if (!g->idle)
+                    metrics_inc(s->m, "ivs_syncd_http_read_timeouts_total", NULL);
+                ev = BEV_EVENT_READING | BEV_EVENT_TIMEOUT;
+            } else if (g->write_deadline > 0 &&
+                       evbuffer_get_length(bufferevent_get_output(g->bev)) == 0) {
+                g->write_deadline = 0;
+            } else if (g->write_deadline > 0 && now > g->write_deadline) {
+                g->write_deadline = 0;
+                ev = BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT;
             }
+            if (ev)
+                bufferevent_trigger_event(g->bev, ev, 0);
             pp = &g->next;
         }
     }
+    metrics_set(s->m, "ivs_syncd_http_connections", NULL, s->conns);
+    metrics_set(s->m, "ivs_syncd_http_buffered_request_bytes", NULL, (double)s->buffered);
+}
+
+/* Bytes in: the first byte of a request starts READ_TIMEOUT; all count in the body budget. */
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)buf;
+    struct guard *g = arg;
+    struct http_server *s = g->srv;
+    if (!info->n_added || g->cut)
+        return;
+    if (g->idle) {
+        g->idle = 0;
+        g->deadline = clock_mono() + s->cfg->read_timeout;
+    }
+    g->req_bytes += info->n_added;
+    s->buffered += info->n_added;
+    if (s->buffered > s->cfg->max_buffered_body) {
+        g->cut = 2;
+        metrics_inc(s->m, "ivs_syncd_http_rejected_connections_total", "reason=\"buffered_body\"");
+        event_active(s->sweep, EV_TIMEOUT, 0); /* cut it from the loop, not from inside a read */
+    }
+}
+
+/* Bytes out: an answer being written makes progress, WRITE_TIMEOUT starts again. */
+static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)buf;
+    struct guard *g = arg;
+    if (info->n_deleted && g->write_deadline > 0)
+        g->write_deadline = clock_mono() + g->srv->cfg->write_timeout;
 }
 
 static struct bufferevent *guard_new(struct event_base *base, void *arg)
@@ -203,17 +310,143 @@ static struct bufferevent *guard_new(struct event_base *base, void *arg)
     struct guard *g = calloc(1, sizeof(*g));
     if (!g)
         return NULL;
-    g->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    g->bev = s->tls ? tls_bufferevent(s->tls, base)
+                    : bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!g->bev) {
         free(g);
         return NULL;
     }
     bufferevent_incref(g->bev);
+    g->srv = s;
+    s->accept_backoff = 0;
+    if (s->conns >= s->max_conns)
+        guard_collect(s); /* the sweep may not have seen the latest closes yet */
+    if (s->conns >= s->max_conns) {
+        /* closed at once (it cannot be refused here: evhttp has accepted it) */
+        g->cut = 1;
+        metrics_inc(s->m, "ivs_syncd_http_rejected_connections_total",
+                    "reason=\"max_connections\"");
+        event_active(s->sweep, EV_TIMEOUT, 0);
+    } else {
+        s->conns++;
+    }
     g->deadline = clock_mono() + s->cfg->read_timeout;
+    evbuffer_add_cb(bufferevent_get_input(g->bev), on_input, g);
+    evbuffer_add_cb(bufferevent_get_output(g->bev), on_output, g);
     size_t slot = guard_slot(g->bev);
     g->next = s->guards[slot];
     s->guards[slot] = g;
     return g->bev;
+}
+
+/* Connections answered: their request bytes leave the budget, the idle wait begins. */
+static void guard_answered(struct http_server *s, struct guard *g)
+{
+    s->buffered -= g->req_bytes;
+    g->req_bytes = 0;
+    g->idle = 1;
+    g->deadline = clock_mono() + s->cfg->keepalive_timeout;
+    g->write_deadline = clock_mono() + s->cfg->write_timeout;
+}
+
+/* Servers by their evhttp: the listener's error callback only gets the evhttp. */
+#define MAX_SERVERS 4
+static struct http_server *servers[MAX_SERVERS];
+
+static void relisten(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http_server *s = arg;
+    if (s->sock)
+        evconnlistener_enable(evhttp_bound_socket_get_listener(s->sock));
+}
+
+/*
+ * accept() failed with something else than EAGAIN/EINTR/ECONNABORTED, most
+ * often EMFILE or ENFILE. The pending connection stays in the backlog, so a
+ * listener left enabled would be woken at once again, for ever. Instead: use
+ * the spare descriptor to accept and close one pending connection (its
+ * client learns at once), stop accepting for a backoff (10 ms doubling up to
+ * 1 s, reset by the next accepted connection) and warn at most every 10 s.
+ */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    struct http_server *s = NULL;
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (servers[i] && servers[i]->http == arg)
+            s = servers[i];
+    if (!s) {
+        evconnlistener_disable(lev);
+        return;
+    }
+    metrics_inc(s->m, "ivs_syncd_http_accept_errors_total", NULL);
+    if ((err == EMFILE || err == ENFILE) && s->spare_fd >= 0) {
+        close(s->spare_fd);
+        int fd = accept(evconnlistener_get_fd(lev), NULL, NULL);
+        if (fd >= 0) {
+            close(fd);
+            metrics_inc(s->m, "ivs_syncd_http_rejected_connections_total",
+                        "reason=\"no_descriptors\"");
+        }
+        s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    s->accept_backoff = s->accept_backoff <= 0 ? 0.01 : s->accept_backoff * 2;
+    if (s->accept_backoff > 1)
+        s->accept_backoff = 1;
+    evconnlistener_disable(lev);
+    struct timeval tv = {0, (suseconds_t)(s->accept_backoff * 1e6)};
+    if (s->accept_backoff >= 1)
+        tv = (struct timeval){1, 0};
+    event_add(s->relisten, &tv);
+    s->accept_errors_quiet++;
+    double now = clock_mono();
+    if (now - s->last_accept_warn >= 10) {
+        LOG_WARN(NULL, "accept failed: %s (%ld times); pausing accepts %.0f ms", strerror(err),
+                 s->accept_errors_quiet, s->accept_backoff * 1000);
+        s->last_accept_warn = now;
+        s->accept_errors_quiet = 0;
+    }
+}
+
+/*
+ * libevent's own messages go through our log, at most 10 a second (a burst
+ * of 20); the number of those dropped is told with the next one let through.
+ */
+static void libevent_log(int severity, const char *msg)
+{
+    static double tokens = 20, last;
+    static long dropped;
+    double now = clock_mono();
+    tokens += (now - last) * 10;
+    last = now;
+    if (tokens > 20)
+        tokens = 20;
+    if (tokens < 1) {
+        dropped++;
+        return;
+    }
+    tokens--;
+    int lvl = severity == EVENT_LOG_ERR    ? LOG_LEVEL_ERROR
+              : severity == EVENT_LOG_WARN ? LOG_LEVEL_WARN
+              : severity == EVENT_LOG_MSG  ? LOG_LEVEL_INFO
+                                           : LOG_LEVEL_DEBUG;
+    if (dropped)
+        LOG_AT(lvl, NULL, NULL, "libevent: %s (%ld more libevent messages dropped)", msg, dropped);
+    else
+        LOG_AT(lvl, NULL, NULL, "libevent: %s", msg);
+    dropped = 0;
+}
+
+/* MAX_CONNECTIONS=0: what RLIMIT_NOFILE leaves after 64 descriptors for everything else. */
+static int default_max_conns(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000064)
+        return 1000000;
+    long n = (long)rl.rlim_cur;
+    return (int)(n > 128 ? n - 64 : n / 2);
 }
 
 static void ctx_free(struct http_ctx *c)
@@ -278,6 +511,19 @@ static int json_error_page(struct evhttp_request *req, struct evbuffer *buf, int
 }
 #endif
 
+/* More than one Content-Length, or Content-Length with Transfer-Encoding (RFC 9112 6.3). */
+static int framing_ambiguous(const struct evkeyvalq *h)
+{
+    int cl = 0, te = 0;
+    for (const struct evkeyval *kv = TAILQ_FIRST(h); kv; kv = TAILQ_NEXT(kv, next)) {
+        if (!strcasecmp(kv->key, "Content-Length"))
+            cl++;
+        else if (!strcasecmp(kv->key, "Transfer-Encoding"))
+            te++;
+    }
+    return cl > 1 || (cl && te);
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     struct http_server *s = arg;
@@ -301,8 +547,17 @@ static void dispatch(struct evhttp_request *req, void *arg)
     if (c->evcon)
         evhttp_connection_set_closecb(c->evcon, on_close, c);
     struct guard *g = guard_of(s, c->evcon);
-    if (g)
+    if (g) {
         g->deadline = 0; /* the request is in: no deadline while it is handled */
+        g->idle = 0;
+    }
+    if (framing_ambiguous(evhttp_request_get_input_headers(req))) {
+        /* evhttp read the body by one of them; a proxy in front may have used another */
+        c->route_name = "unknown";
+        http_ctx_add_header(c, "Connection", "close");
+        http_reply_error(c, 400, "conflicting Content-Length or Transfer-Encoding");
+        return;
+    }
 
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -361,8 +616,11 @@ struct http_server *http_server_new(struct event_base *base, const struct config
     }
     evhttp_set_max_body_size(s->http, (ev_ssize_t)cfg->max_body);
     evhttp_set_max_headers_size(s->http, (ev_ssize_t)cfg->max_headers);
-    evhttp_set_timeout(s->http, cfg->read_timeout > cfg->write_timeout ? cfg->read_timeout
-                                                                       : cfg->write_timeout);
+    /* a backstop only: the guards enforce READ_, WRITE_ and KEEPALIVE_TIMEOUT */
+    int backstop = cfg->read_timeout > cfg->write_timeout ? cfg->read_timeout : cfg->write_timeout;
+    if (cfg->keepalive_timeout > backstop)
+        backstop = cfg->keepalive_timeout;
+    evhttp_set_timeout(s->http, backstop + 5);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
@@ -372,12 +630,39 @@ struct http_server *http_server_new(struct event_base *base, const struct config
 #if LIBEVENT_VERSION_NUMBER >= 0x02020000
     evhttp_set_errorcb(s->http, json_error_page, s);
 #endif
+    char perr[160];
+    s->proxies = cidr_list_parse(cfg->trusted_proxies, perr, sizeof(perr));
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    s->max_conns = cfg->max_connections > 0 ? cfg->max_connections : default_max_conns();
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (!servers[i]) {
+            servers[i] = s;
+            break;
+        }
+    event_set_log_callback(libevent_log);
+    s->relisten = evtimer_new(base, relisten, s);
     s->sweep = event_new(base, -1, EV_PERSIST, guard_sweep, s);
     struct timeval sweep_tv = {0, 250000};
-    if (!s->sweep || event_add(s->sweep, &sweep_tv) < 0) {
+    if (!s->sweep || !s->relisten || event_add(s->sweep, &sweep_tv) < 0) {
         http_server_free(s);
         return NULL;
     }
+    metrics_declare(m, "ivs_syncd_http_connections", METRIC_GAUGE,
+                    "client connections open (MAX_CONNECTIONS bounds them)");
+    metrics_declare(m, "ivs_syncd_http_buffered_request_bytes", METRIC_GAUGE,
+                    "request bytes received and not yet answered (MAX_BUFFERED_BODY bounds them)");
+    metrics_declare(m, "ivs_syncd_http_rejected_connections_total", METRIC_COUNTER,
+                    "connections closed at once: over MAX_CONNECTIONS, over MAX_BUFFERED_BODY, "
+                    "or accepted only to be closed when out of descriptors");
+    metrics_declare(m, "ivs_syncd_http_accept_errors_total", METRIC_COUNTER,
+                    "accept() failures (EMFILE, ENFILE...), each pausing accepts briefly");
+    static const char *const reasons[] = {"max_connections", "buffered_body", "no_descriptors"};
+    for (size_t i = 0; i < 3; i++) {
+        char l[64];
+        snprintf(l, sizeof(l), "reason=\"%s\"", reasons[i]);
+        metrics_add(m, "ivs_syncd_http_rejected_connections_total", l, 0);
+    }
+    metrics_add(m, "ivs_syncd_http_accept_errors_total", NULL, 0);
     metrics_declare(m, "ivs_syncd_http_read_timeouts_total", METRIC_COUNTER,
                     "connections cut for taking longer than READ_TIMEOUT to send a request");
     metrics_declare(m, "ivs_syncd_http_requests_total", METRIC_COUNTER,
@@ -395,13 +680,21 @@ void http_server_free(struct http_server *s)
         evhttp_free(s->http);
     if (s->sweep)
         event_free(s->sweep);
+    if (s->relisten)
+        event_free(s->relisten);
     for (size_t i = 0; i < GUARD_BUCKETS; i++)
         while (s->guards[i]) {
             struct guard *g = s->guards[i];
             s->guards[i] = g->next;
-            bufferevent_decref(g->bev);
-            free(g);
+            guard_drop(s, g);
         }
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (servers[i] == s)
+            servers[i] = NULL;
+    if (s->spare_fd >= 0)
+        close(s->spare_fd);
+    tls_free(s->tls);
+    cidr_list_free(s->proxies);
     while (s->routes) {
         struct route *r = s->routes;
         s->routes = r->next;
@@ -436,9 +729,24 @@ int http_server_route(struct http_server *s, const char *path, unsigned methods,
 
 int http_server_listen(struct http_server *s, const char *host, int port)
 {
+    const struct config *cfg = s->cfg;
+    if (cfg->tls_cert_file && *cfg->tls_cert_file && !s->tls) {
+        char err[512];
+        s->tls = tls_new(cfg->tls_cert_file, cfg->tls_key_file, err, sizeof(err));
+        if (!s->tls) {
+            LOG_ERROR(NULL, "%s", err);
+            errno = EINVAL;
+            return -1;
+        }
+        metrics_declare(s->m, "ivs_syncd_tls_cert_expiry_timestamp_seconds", METRIC_GAUGE,
+                        "notAfter of the TLS certificate served, seconds since the epoch");
+        metrics_set(s->m, "ivs_syncd_tls_cert_expiry_timestamp_seconds", NULL,
+                    tls_cert_expiry(s->tls));
+    }
     s->sock = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
     if (!s->sock)
         return -1;
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(s->sock), on_accept_error);
     evutil_socket_t fd = evhttp_bound_socket_get_fd(s->sock);
     /* accepted sockets inherit it: an answer never waits for the client's delayed ACK */
     int one = 1;
@@ -457,6 +765,25 @@ int http_server_listen(struct http_server *s, const char *host, int port)
 int http_server_port(const struct http_server *s)
 {
     return s->port;
+}
+
+int http_server_tls(const struct http_server *s)
+{
+    return s->tls != NULL;
+}
+
+int http_server_reload_tls(struct http_server *s)
+{
+    if (!s->tls)
+        return 0;
+    char err[512];
+    if (tls_reload(s->tls, err, sizeof(err)) < 0) {
+        LOG_ERROR(NULL, "SIGHUP: TLS certificate not reloaded, the old one stays in use: %s", err);
+        return -1;
+    }
+    metrics_set(s->m, "ivs_syncd_tls_cert_expiry_timestamp_seconds", NULL, tls_cert_expiry(s->tls));
+    LOG_INFO(NULL, "SIGHUP: TLS certificate reloaded from %s", s->cfg->tls_cert_file);
+    return 0;
 }
 
 void http_server_close_listeners(struct http_server *s)
@@ -563,8 +890,8 @@ void http_reply(struct http_ctx *c, int status, const char *content_type, const 
         if (out && len && c->method != HTTP_HEAD)
             evbuffer_add(out, body, len);
         struct guard *g = guard_of(s, c->evcon);
-        if (g) /* the next request must be in within READ_TIMEOUT */
-            g->deadline = clock_mono() + s->cfg->read_timeout;
+        if (g) /* idle until the next request's first byte: KEEPALIVE_TIMEOUT */
+            guard_answered(s, g);
         if (c->evcon) {
             /* exactly one of on_sent / on_sent_close runs for this answer */
             evhttp_connection_set_closecb(c->evcon, on_sent_close, s);
@@ -591,11 +918,22 @@ void http_reply(struct http_ctx *c, int status, const char *content_type, const 
         for (int i = 0; i < 6; i++)
             if (c->method == (1u << i))
                 method = mn[i];
-        char f[768];
+        char client[64] = "";
+        if (c->evcon) {
+            char *peer = NULL;
+            ev_uint16_t pport = 0;
+            evhttp_connection_get_peer(c->evcon, &peer, &pport);
+            const char *xff = c->req ? evhttp_find_header(evhttp_request_get_input_headers(c->req),
+                                                          "X-Forwarded-For")
+                                     : NULL;
+            cidr_client_address(s->proxies, peer, xff, client, sizeof(client));
+        }
+        char f[832];
         snprintf(f, sizeof(f),
                  "\"route\":\"%s\",\"method\":\"%s\",\"status\":%d,"
-                 "\"duration_ms\":%.3f%s%s",
+                 "\"duration_ms\":%.3f%s%s%s%s%s",
                  c->route_name ? c->route_name : "unknown", method, status, dt * 1000,
+                 client[0] ? ",\"client\":\"" : "", client, client[0] ? "\"" : "",
                  c->req ? "" : ",\"client_gone\":true", c->fields);
         log_write(lvl, c->rid, f, "request");
     }

@@ -171,7 +171,10 @@ def test_slow_body_cut_after_read_timeout(pg, db, signer, daemon_factory):
 
 
 def test_keepalive_connection_idle_between_requests_is_cut(pg, db, signer, daemon_factory):
-    d = daemon_factory(base_env(pg, db, signer, READ_TIMEOUT="2", WRITE_TIMEOUT="2"))
+    # an idle kept-alive connection is bounded by KEEPALIVE_TIMEOUT (issue 21; 75 s by
+    # default, test_edge.py), no longer by READ_TIMEOUT
+    d = daemon_factory(base_env(pg, db, signer, READ_TIMEOUT="2", WRITE_TIMEOUT="2",
+                                KEEPALIVE_TIMEOUT="2"))
     s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert s.recv(4096).startswith(b"HTTP/1.1 200")
