@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -792,6 +793,11 @@ void http_stream_end(struct http_stream *st, int abort)
     if (st->evcon) {
         evhttp_connection_set_closecb(st->evcon, NULL, NULL);
         if (abort) {
+            /* a reset: what the kernel still queues for this client is discarded too */
+            struct linger lg = {1, 0};
+            evutil_socket_t fd = bufferevent_getfd(st->bev);
+            if (fd >= 0)
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
             evhttp_connection_free(st->evcon);
         } else {
             struct timeval rt = {st->srv->cfg->read_timeout, 0};

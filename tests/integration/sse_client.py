@@ -1,5 +1,6 @@
 """A small Server-Sent Events client over a raw socket (HTTP/1.1, chunked or not),
 for the push tests: it reads the status, the headers, then events and comments."""
+import collections
 import json
 import select
 import socket
@@ -19,6 +20,7 @@ class SSE:
         self.sock.sendall((req + "\r\n").encode())
         self.raw = b""
         self.payload = b""
+        self.blocks = collections.deque()
         self.eof = False
         self.ended = False  # the last chunk came (a clean end)
         self.comments = []
@@ -70,27 +72,32 @@ class SSE:
             self.payload += self.raw
             self.raw = b""
             return
+        pos, out, raw = 0, [], self.raw
         while True:
-            line, sep, rest = self.raw.partition(b"\r\n")
-            if not sep:
-                return
-            size = int(line.split(b";")[0], 16)
+            nl = raw.find(b"\r\n", pos)
+            if nl < 0:
+                break
+            size = int(raw[pos:nl].split(b";")[0], 16)
             if size == 0:
                 self.ended = True
-                self.raw = b""
-                return
-            if len(rest) < size + 2:
-                return
-            self.payload += rest[:size]
-            self.raw = rest[size + 2:]
+                pos = len(raw)
+                break
+            if len(raw) < nl + 2 + size + 2:
+                break
+            out.append(raw[nl + 2:nl + 2 + size])
+            pos = nl + 2 + size + 2
+        self.raw = raw[pos:]
+        self.payload += b"".join(out)
 
     def _parse_one(self):
         """One complete event block from payload, or None."""
         while True:
-            block, sep, rest = self.payload.partition(b"\n\n")
-            if not sep:
-                return None
-            self.payload = rest
+            if not self.blocks:
+                if b"\n\n" not in self.payload:
+                    return None
+                *done, self.payload = self.payload.split(b"\n\n")
+                self.blocks.extend(done)
+            block = self.blocks.popleft()
             ev = {}
             for ln in block.decode().split("\n"):
                 if ln.startswith(":"):

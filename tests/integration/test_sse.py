@@ -274,19 +274,23 @@ def test_slow_subscriber_dropped(pg, db, daemon_factory):
     assert slow.status == 200
     good = sub(d, sid)
     first(good)
-    # 3000 distinct viewer counts, each an event (nothing reads the slow socket)
-    pg.psql("DO $$ BEGIN FOR i IN 1..3000 LOOP "
-            f"UPDATE shows SET viewer_count = i WHERE id = '{sid}'; "
-            "END LOOP; END $$", db)
+    # 30000 distinct viewer counts, each an event (nothing reads the slow socket): past what
+    # the kernel buffers on loopback. Sent as ivs_sync_show_viewers notifications directly
+    # (30000 UPDATEs of one row in one transaction take PostgreSQL seconds).
+    pg.psql("SELECT count(pg_notify('ivs_sync_show_viewers', json_build_object("
+            "'showId', s.id, 'viewerCount', g, 'streamStatus', s.stream_status, "
+            "'isStreaming', s.is_streaming, 'status', s.status, 'streamId', s.ivs_stream_id, "
+            "'at', s.stream_state_at)::text)) "
+            f"FROM shows s, generate_series(1, 30000) g WHERE s.id = '{sid}'", db)
     n, last = 0, None
     while True:
-        e = good.next_event(timeout=10)
+        e = good.next_event(timeout=20)
         assert e is not None, f"the good subscriber stalled after {n} events"
         n += 1
         last = e["json"]["viewerCount"]
-        if last == 3000:
+        if last == 30000:
             break
-    assert n == 3000
+    assert n == 30000
     wait_until(lambda: d.metric("ivs_syncd_push_dropped_total", 'reason="slow"') >= 1,
                what="the slow subscriber dropped")
     assert d.metric("ivs_syncd_push_subscribers") == 1
