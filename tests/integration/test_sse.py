@@ -3,14 +3,19 @@ fed by one LISTEN session per replica (issue 16)."""
 import base64
 import hashlib
 import hmac
+import http.server
 import json
+import shutil
+import subprocess
+import threading
+import urllib.parse
 import signal
 import time
 import uuid
 
 import psycopg2
 
-from conftest import EB, KEY, add_show, base_env, channel_arn, ivs_event, wait_until
+from conftest import EB, KEY, ROOT, add_show, base_env, channel_arn, ivs_event, wait_until
 from sse_client import SSE
 
 JWT_SECRET = "jwt-secret-for-sse-tests-0123456789abcdef"
@@ -295,3 +300,83 @@ def test_slow_subscriber_dropped(pg, db, daemon_factory):
                what="the slow subscriber dropped")
     assert d.metric("ivs_syncd_push_subscribers") == 1
     assert slow.wait_closed(timeout=5)
+
+
+# ---- the example page in a real browser ----
+
+HARNESS = """<!doctype html><html><body>
+<iframe id="f" src="/live-status.html?%s" width="600" height="300"></iframe>
+<script>
+let last = "";
+setInterval(() => {
+  const doc = document.getElementById("f").contentDocument;
+  const el = doc && doc.getElementById("status");
+  if (!el) return;
+  const v = el.dataset.status + "|" + el.textContent;
+  if (v !== last) { last = v; fetch("/report?v=" + encodeURIComponent(v)); }
+}, 100);
+</script></body></html>"""
+
+
+def chromium_binary():
+    for name in ("chromium", "chromium-browser"):
+        p = shutil.which(name)
+        if p:
+            return p
+    raise AssertionError("chromium is not installed (apt-get install chromium; "
+                         "infra/setup-debian.sh installs it)")
+
+
+def test_browser_live_status_page(pg, db, daemon_factory, tmp_path):
+    """doc/examples/live-status.html in headless Chromium, served from another origin:
+    the page shows the show offline, the test posts a Stream Start, the DOM shows it live."""
+    browser = chromium_binary()
+    d = daemon_factory(env(pg, db))
+    ch = channel_arn(1)
+    sid = add_show(pg, db, ch)
+    page = (ROOT / "doc" / "examples" / "live-status.html").read_bytes()
+    query = urllib.parse.urlencode({"api": f"http://127.0.0.1:{d.port}", "show": sid,
+                                    "token": ANON})
+    seen = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            u = urllib.parse.urlsplit(self.path)
+            if u.path == "/report":
+                seen.append(urllib.parse.parse_qs(u.query)["v"][0])
+                body, ctype = b"ok", "text/plain"
+            elif u.path == "/live-status.html":
+                body, ctype = page, "text/html"
+            elif u.path == "/harness.html":
+                body, ctype = (HARNESS % query).encode(), "text/html"
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    proc = subprocess.Popen(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-background-networking", "--no-first-run", "--disable-component-update",
+         "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chrome'}",
+         f"http://127.0.0.1:{srv.server_address[1]}/harness.html"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: any(v.startswith("offline|") for v in seen), timeout=60,
+                   what=f"the page showing the show offline (seen {seen})")
+        post(d, ivs_event("Stream Start", ch, "st-browser", "2026-01-01T10:00:00Z"))
+        wait_until(lambda: "live|LIVE" in seen, timeout=15,
+                   what=f"the page showing the show live (seen {seen})")
+    finally:
+        proc.kill()
+        proc.wait()
+        srv.shutdown()
+        srv.server_close()
