@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -766,20 +767,29 @@ int http_stream_write(struct http_stream *st, const void *data, size_t len)
     if (!st->req || !st->evcon || !len)
         return st->evcon ? 0 : -1;
     struct evbuffer *out = bufferevent_get_output(st->bev);
-    if (st->chunked)
-        evbuffer_add_printf(st->scratch, "%zx\r\n", len);
-    evbuffer_add(st->scratch, data, len);
-    if (st->chunked)
-        evbuffer_add(st->scratch, "\r\n", 2);
+    char head[24];
+    int hl = st->chunked ? snprintf(head, sizeof(head), "%zx\r\n", len) : 0;
+    struct iovec iov[3] = {{head, (size_t)hl}, {(void *)data, len}, {"\r\n", st->chunked ? 2 : 0}};
+    size_t total = (size_t)hl + len + iov[2].iov_len, done = 0;
     if (evbuffer_get_length(out) == 0) {
-        int n = evbuffer_write(st->scratch, bufferevent_getfd(st->bev));
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            evbuffer_drain(st->scratch, evbuffer_get_length(st->scratch));
+        ssize_t n = writev(bufferevent_getfd(st->bev), iov, 3);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return -1;
-        }
+        done = n > 0 ? (size_t)n : 0;
     }
-    if (evbuffer_get_length(st->scratch))
-        evbuffer_add_buffer(out, st->scratch);
+    if (done == total)
+        return 0;
+    /* the rest is queued: the connection writes it when the socket takes it */
+    for (int i = 0; i < 3; i++) {
+        size_t l = iov[i].iov_len;
+        if (done >= l) {
+            done -= l;
+            continue;
+        }
+        evbuffer_add(st->scratch, (const char *)iov[i].iov_base + done, l - done);
+        done = 0;
+    }
+    evbuffer_add_buffer(out, st->scratch);
     return 0;
 }
 

@@ -183,7 +183,7 @@ def main():
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     counts = [int(x) for x in a.subscribers.split(",")]
-    raise_nofile(max(counts) * 2 + 1000)
+    raise_nofile(max(counts) + 1000)  # each process: one descriptor per stream, and a few
     pg = PG()
     try:
         pg.psql("CREATE DATABASE ivs_tmpl")
