@@ -8,12 +8,13 @@ changes; fraction delivered, commit-to-last-subscriber latency, RSS, CPU per eve
 A throwaway PostgreSQL; `shows` shows; for each subscriber count a fresh daemon and the
 raw-socket load client (tests/bench/push_load.c, one thread, epoll) opening the streams:
 every admin-every-th one /v1/stream, the others /v1/shows/{id}/stream spread over the
-shows. Change k (an EventBridge Stream Start) is about show k % shows: its first Stream Start, then a new stream while live each
-round (each a change, SPEC 1.5); the changes are posted one at a time, 200 ms apart. The latency of
-a change runs from the 200 of its delivery (its commit) to the moment the last subscriber
-read it (a subscriber may read it before the 200 comes back: then 0). RSS is the daemon's
-VmRSS with 0, 1,000 and N subscribers; CPU is its user+system time over the 50 changes,
-divided by the events delivered.
+shows. Change k (an EventBridge Stream Start) is about show k % shows: its first Stream
+Start, then a new stream while live each round (each a change, SPEC 1.5). The changes are
+posted one at a time, 200 ms apart. The latency of a change runs from the 200 of its
+delivery (its commit) to the moment the last subscriber read it (a subscriber may read it
+before the 200 comes back: then 0), and from the moment the POST was sent. RSS is the
+daemon's VmRSS with 0, 1,000 and N subscribers; CPU is its user+system time over the
+changes, divided by the events delivered.
 
 Both processes need more descriptors than subscribers: the script raises RLIMIT_NOFILE
 to the hard limit (root may raise that too) and the daemon inherits it; under systemd,
