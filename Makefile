@@ -28,7 +28,7 @@ TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/%)
 BIN       := $(BUILD)/ivs-syncd
 
 .PHONY: all deps test unit integration asan lint format format-check install clean run \
-        bench-ingest bench-reconcile bench-storm fuzz valgrind test-faults soak
+        bench-ingest bench-reconcile bench-storm fuzz valgrind test-faults soak bench-push
 
 all: $(BIN)
 
@@ -158,3 +158,12 @@ image:
 
 image-test: image
 	@$(PYTHON) tests/image/image_test.py --image "$(IMAGE):$(GIT_REV)" --rev "$(GIT_REV)"
+
+# Live push benchmark (issue 16; tests/bench/README.md): 2,000 and 10,000 event-stream
+# subscribers on one replica, 50 changes. Not part of `make test`.
+$(BUILD)/push_load: tests/bench/push_load.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
+
+bench-push: $(BIN) $(BUILD)/push_load
+	@$(PYTHON) tests/bench/push.py --bin $(abspath $(BIN)) --load $(abspath $(BUILD)/push_load) $(BENCH_ARGS)

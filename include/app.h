@@ -25,6 +25,7 @@ struct leader;
 struct maint;
 struct checks;
 struct sync;
+struct sse;
 struct observe;
 struct rolecheck;
 struct ingest;
@@ -44,6 +45,7 @@ struct app {
     struct maint *maint;   /* grace expiry, event purges */
     struct checks *checks; /* targeted GetStream checks */
     struct sync *sync;
+    struct sse *sse;        /* event streams */
     struct observe *obs;    /* IVS confirmations (SYNC_FRESHNESS) */
     struct rolecheck *role; /* can the pool's role see and update shows? */
     struct ingest *ingest;

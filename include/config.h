@@ -14,6 +14,7 @@
 
 enum reconcile_strategy { RECONCILE_AUTO, RECONCILE_LIST, RECONCILE_GET };
 enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
+enum sse_auth { SSE_AUTH_JWT, SSE_AUTH_NONE };
 
 struct config {
     /* server */
@@ -89,6 +90,12 @@ struct config {
     int event_retention;   /* seconds */
     double sync_freshness; /* seconds */
     double sync_max_wait;  /* seconds */
+
+    /* push (Server-Sent Events) */
+    int sse_heartbeat;       /* seconds between ": ping" comments */
+    enum sse_auth sse_auth;  /* jwt or none */
+    int sse_max_subscribers; /* 503 beyond */
+    size_t sse_max_buffer;   /* bytes unsent to one subscriber before it is dropped */
 
     /* operations */
     int shutdown_timeout; /* seconds */

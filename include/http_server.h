@@ -68,4 +68,32 @@ void http_reply_json(struct http_ctx *c, int status, struct json_object *obj);
 /* {"error": msg} */
 void http_reply_error(struct http_ctx *c, int status, const char *msg);
 
+/*
+ * Long-lived answers (event streams). A route path may hold "*" for one
+ * non-empty segment ("/v1/shows/ * /stream" without the spaces).
+ */
+int http_path_match(const char *pattern, const char *path);
+/* The request's path (not decoded), never NULL. */
+const char *http_ctx_path(const struct http_ctx *c);
+/* The decoded query parameter name into out; 0, or -1 (absent, too long). */
+int http_ctx_query_param(const struct http_ctx *c, const char *name, char *out, size_t outlen);
+
+struct http_stream;
+/* The client went away: st is freed after the callback returns. */
+typedef void (*http_stream_close_cb)(struct http_stream *st, void *arg);
+/*
+ * Answer 200 with content_type and the ctx's headers (Cache-Control:
+ * no-cache), chunked, and keep the connection open: the ctx is logged and
+ * freed, the stream returned (NULL: a 500 was sent). Writes keep
+ * WRITE_TIMEOUT; there is no read deadline.
+ */
+struct http_stream *http_stream_start(struct http_ctx *c, const char *content_type,
+                                      http_stream_close_cb cb, void *arg);
+/* Queue data as one chunk. 0, or -1 when the client is gone. */
+int http_stream_write(struct http_stream *st, const void *data, size_t len);
+/* Bytes queued and not yet written to the socket. */
+size_t http_stream_unsent(const struct http_stream *st);
+/* End (the last chunk; abort: close the connection now) and free st; no callback. */
+void http_stream_end(struct http_stream *st, int abort);
+
 #endif

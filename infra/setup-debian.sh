@@ -13,13 +13,14 @@
 #   .ci/run: git;  make valgrind: valgrind;  make lint: clang-format, cppcheck
 #   test_observability.py: prometheus (promtool);  test_pooler.py: pgbouncer
 #   test_tls.py: nginx-light (the README's nginx snippet), util-linux (prlimit)
+#   test_sse.py: chromium (the example page in a headless browser)
 set -eu
 PKGS="build-essential pkg-config libevent-dev libcurl4-openssl-dev libssl-dev
 libjson-c-dev libpq-dev postgresql postgresql-client curl openssl util-linux
 python3 python3-psycopg2 python3-pytest python3-yaml groff-base man-db systemd binutils
 libc-bin dpkg apt git valgrind
 clang libclang-rt-14-dev clang-format cppcheck
-prometheus pgbouncer nginx-light"
+prometheus pgbouncer nginx-light chromium"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

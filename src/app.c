@@ -30,6 +30,7 @@
 #include "rolecheck.h"
 #include "routes.h"
 #include "sns_certs.h"
+#include "sse.h"
 #include "sync.h"
 
 /* systemd readiness (sd_notify protocol, no libsystemd needed). */
@@ -120,6 +121,7 @@ static void start_drain(struct app *a, const char *why)
     notify_systemd("STOPPING=1");
     LOG_INFO(NULL, "%s: draining (readiness fails, listeners closed)", why);
     http_server_close_listeners(a->http);
+    sse_shutdown(a->sse);
     if (a->leader)
         leader_stop(a->leader);
     if (a->maint)
@@ -221,7 +223,8 @@ int app_init(struct app *a, struct config *cfg)
                           .rec = a->rec,
                           .metrics = a->metrics};
     a->sync = sync_new(&sc);
-    if (!a->leader || !a->checks || !a->sync)
+    a->sse = sse_new(a->base, cfg, a->db, a->metrics);
+    if (!a->leader || !a->checks || !a->sync || !a->sse)
         goto fail;
     a->role = rolecheck_new(a->base, a->db, a->metrics);
     if (!a->role)
@@ -240,7 +243,8 @@ int app_init(struct app *a, struct config *cfg)
                                         .ingest = ingest_event,
                                         .ingest_arg = a};
     if (route_health_register(&a->health_ctx) < 0 || route_sns_register(&a->sns_ctx) < 0 ||
-        route_eventbridge_register(&a->sns_ctx) < 0 || sync_register(a->sync, a->http) < 0)
+        route_eventbridge_register(&a->sns_ctx) < 0 || sync_register(a->sync, a->http) < 0 ||
+        sse_register(a->sse, a->http) < 0)
         goto fail;
     a->sig_term = evsignal_new(a->base, SIGTERM, on_signal, a);
     a->sig_int = evsignal_new(a->base, SIGINT, on_signal, a);
@@ -268,6 +272,7 @@ int app_run(struct app *a)
     }
     db_start(a->db);
     rolecheck_start(a->role);
+    sse_start(a->sse);
     if (!a->ivs)
         LOG_WARN(NULL, "no AWS credentials configured: reconciliation and the sync API's IVS "
                        "calls are off (webhooks still work)");
@@ -298,6 +303,7 @@ void app_free(struct app *a)
     if (a->db)
         db_free(a->db);
     rolecheck_free(a->role); /* after the pool: its callbacks may still reach it */
+    sse_free(a->sse);        /* after the pool (its callbacks answer), before the server */
     if (a->ingest)
         ingest_free(a->ingest);
     if (a->sync)

@@ -26,6 +26,7 @@ enum opt_type {
     T_LISTEN,   /* host:port */
     T_STRATEGY, /* auto|list|get */
     T_LOGFMT,   /* json|text */
+    T_SSEAUTH,  /* jwt|none */
     T_LOGLEVEL, /* debug|info|warn|error */
 };
 
@@ -154,6 +155,14 @@ static const struct opt opts[] = {
      "the sync API answers from the database when the state is younger (0 = off)"},
     {"SYNC_MAX_WAIT", NULL, T_FSECONDS, "5", O(sync_max_wait), 0, 300,
      "longest wait for the IVS rate limit before 503"},
+    {"SSE_HEARTBEAT", NULL, T_SECONDS, "15", O(sse_heartbeat), 1, 3600,
+     "seconds between \": ping\" comments on event streams"},
+    {"SSE_AUTH", NULL, T_SSEAUTH, "jwt", O(sse_auth), 0, 0,
+     "event stream auth: jwt (any valid JWT_SECRET token, or the service key) or none"},
+    {"SSE_MAX_SUBSCRIBERS", NULL, T_INT, "20000", O(sse_max_subscribers), 0, 1000000,
+     "event stream subscribers at most (503 beyond)"},
+    {"SSE_MAX_BUFFER", NULL, T_SIZE, "64k", O(sse_max_buffer), 1024, 64 * 1024 * 1024,
+     "unsent bytes to one subscriber before it is dropped"},
     {"SHUTDOWN_TIMEOUT", NULL, T_SECONDS, "20", O(shutdown_timeout), 0, 3600,
      "seconds in-flight work may take after SIGTERM"},
     {"LOG_FORMAT", NULL, T_LOGFMT, "json", O(log_format), 0, 0, "json or text"},
@@ -391,6 +400,16 @@ static int opt_set(struct config *cfg, const struct opt *o, const char *v, FILE 
             cfg->reconcile_strategy = RECONCILE_GET;
         else {
             fprintf(err, "%s: \"%s\" is not one of auto, list, get\n", o->name, v);
+            return -1;
+        }
+        return 0;
+    case T_SSEAUTH:
+        if (!strcmp(v, "jwt"))
+            cfg->sse_auth = SSE_AUTH_JWT;
+        else if (!strcmp(v, "none"))
+            cfg->sse_auth = SSE_AUTH_NONE;
+        else {
+            fprintf(err, "%s: \"%s\" is not jwt or none\n", o->name, v);
             return -1;
         }
         return 0;
