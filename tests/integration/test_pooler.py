@@ -4,11 +4,10 @@ as Supabase's pooler URL (Supavisor, transaction mode) or a PgBouncer host is.
 
 A transaction pooler keeps a server connection for a client for one
 transaction only. Named prepared statements and session advisory locks live on
-a server connection, so today's code cannot work through it; the tests marked
-TARGET define what must hold once leadership is a lease (infra/sql/005_lease.sql)
-and statements keep no session state. They are xfail(strict) until then: when
-the code is done they pass, and strict makes that an error until the marker
-goes."""
+a server connection, so they cannot work through it (the old code used both).
+Leadership is a lease (infra/sql/005_lease.sql), the migration lock is
+transaction-scoped, and statements run unnamed through a pooler
+(DB_PREPARED=auto detects one)."""
 import json
 import os
 import signal
@@ -31,12 +30,6 @@ LEADER_LOCK_KEY = 4242017   # src/reconcile.c (today's session advisory lock)
 MIGRATE_LOCK_KEY = 8731203  # src/migrate.c
 LEASE = 3                   # LEADER_LEASE in seconds for the tests (issue 14 option)
 TICK = 1                    # RECONCILE_INTERVAL
-
-TARGET = pytest.mark.xfail(
-    strict=True, reason="issue 14: named prepared statements and session advisory locks do not "
-    "work through a transaction pooler (today's code); passes once the lease and unnamed "
-    "statements are in")
-
 
 @pytest.fixture
 def bouncer(pg):
@@ -93,7 +86,6 @@ def test_lease_sql_through_the_pooler(pg, db, bouncer):
     assert advisory_locks(pg) == 0
 
 
-@TARGET
 def test_migrate_twice_concurrently_through_the_pooler(pg, bouncer):
     """(a) Two `migrate` at once, then two more: none hangs, no lock is left
     behind on a pooled server connection."""
@@ -128,7 +120,6 @@ def test_migrate_twice_concurrently_through_the_pooler(pg, bouncer):
         pg.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-@TARGET
 def test_serve_and_ingest_through_the_pooler(pg, db, bouncer, signer, daemon_factory):
     """(b) serve through the pooler: ready, and signed SNS notifications and
     EventBridge events (each delivered twice) are all recorded once."""
@@ -203,7 +194,6 @@ def _calls(f):
     return sum(f.stats()["calls"].values())
 
 
-@TARGET
 def test_two_replicas_one_leader_through_the_pooler(pg, db, bouncer, fakes, daemon_factory):
     """(c) Two replicas behind the pooler: exactly one reports leader 1 at every
     sample, only its fake IVS is called (never two passes at once), and a pass
@@ -233,7 +223,6 @@ def test_two_replicas_one_leader_through_the_pooler(pg, db, bouncer, fakes, daem
     assert advisory_locks(pg, LEADER_LOCK_KEY) == 0
 
 
-@TARGET
 def test_sigkill_leader_other_leads_within_lease(pg, db, bouncer, fakes, daemon_factory):
     """(d) SIGKILL the leader: the other replica leads within LEADER_LEASE + one
     tick (+ 1 s of slack for sampling and jitter) and runs passes."""
@@ -261,7 +250,6 @@ def test_sigkill_leader_other_leads_within_lease(pg, db, bouncer, fakes, daemon_
                "a pass by the new leader")
 
 
-@TARGET
 def test_fresh_replica_leads_after_all_were_killed(pg, db, bouncer, fakes, daemon_factory):
     """(e) SIGKILL every replica; a fresh one becomes leader within LEADER_LEASE +
     one tick, and no leader lock is left on a pooled server connection (today
