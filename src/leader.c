@@ -45,6 +45,7 @@ struct leader {
     long long once_req;
     double once_deadline;
     int once_mode;
+    int withdraw_pending;
 };
 
 static void set_metrics(struct leader *l, double expiry_epoch)
@@ -175,6 +176,7 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void once_run(struct leader *l);
+static void once_withdraw(struct leader *l);
 static void poll_cb(evutil_socket_t fd, short what, void *arg);
 
 static void acquired(PGresult *res, const char *err, void *arg)
@@ -217,8 +219,12 @@ static void acquired(PGresult *res, const char *err, void *arg)
             lose(l, "another replica holds the lease");
         set_metrics(l, 0);
     }
-    if (l->once_mode && l->once_cb && !l->once_req && !reconcile_running(l->rec))
-        once_run(l);
+    if (l->once_mode && l->once_cb && !reconcile_running(l->rec)) {
+        if (!l->once_req)
+            once_run(l);
+        else if (held && l->once_req > 0)
+            once_withdraw(l); /* the leader went away: run the pass here if nobody took it */
+    }
 }
 
 static void send_acquire(struct leader *l)
@@ -412,7 +418,7 @@ static void poll_send(struct leader *l);
 static void polled(PGresult *res, const char *err, void *arg)
 {
     struct leader *l = arg;
-    if (!l->once_cb)
+    if (!l->once_cb || l->once_req <= 0)
         return;
     if (db_ok(res) && PQntuples(res) == 1) {
         if (PQgetisnull(res, 0, 0)) {
@@ -472,6 +478,33 @@ static void requested(PGresult *res, const char *err, void *arg)
     l->once_req = atoll(PQgetvalue(res, 0, 0));
     l->once_deadline = clock_mono() + ONCE_WAIT_SECONDS;
     poll_send(l);
+}
+
+static void withdrawn(PGresult *res, const char *err, void *arg)
+{
+    struct leader *l = arg;
+    (void)err;
+    l->withdraw_pending = 0;
+    if (!l->once_cb || !db_ok(res) || PQntuples(res) != 1)
+        return; /* taken by a leader meanwhile (or an error): keep polling for its answer */
+    evtimer_del(l->poll);
+    l->once_req = -2; /* withdrawn */
+    once_run(l);
+}
+
+static void once_withdraw(struct leader *l)
+{
+    if (l->withdraw_pending)
+        return;
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", l->once_req);
+    const char *v[] = {id};
+    l->withdraw_pending = 1;
+    if (db_exec_sql(l->db,
+                    "DELETE FROM ivs_sync.pass_requests WHERE id = $1 AND taken_by IS NULL "
+                    "RETURNING id",
+                    1, v, withdrawn, l) < 0)
+        l->withdraw_pending = 0;
 }
 
 /* After the first acquire: run the pass here (lease held) or ask the leader for one. */

@@ -156,6 +156,11 @@ def test_serve_and_ingest_through_the_pooler(pg, db, bouncer, signer, daemon_fac
     assert pg.psql("SELECT count(*), count(DISTINCT event_id) FROM ivs_sync.events", db) == "6|6"
     assert all(show(pg, db, s)["stream_status"] == "live" for s in ids)
     assert d.request("GET", "/readyz")[0] == 200
+    # doctor sees the pooler (its backend key is not the server's pid)
+    r = subprocess.run([BIN, "doctor"], env=env, capture_output=True, text=True, timeout=60)
+    assert any(ln.split()[1:2] == ["pooler"] and "connection pooler answers" in ln
+               for ln in r.stdout.splitlines()), r.stdout
+    assert "through a connection pooler" in d.text()
 
 
 def _diag(ds, n=8):
