@@ -284,3 +284,14 @@ def test_fresh_replica_leads_after_all_were_killed(pg, db, bouncer, fakes, daemo
         "every replica was killed (the fresh replica led only by landing on that backend)"
     wait_until(lambda: show(pg, db, ids[0])["stream_status"] == "live", 3 * TICK, 0.05,
                "a pass by the fresh replica")
+
+
+def test_startup_options_do_not_pass_pgbouncer(pg, db, bouncer):
+    """Why statement_timeout is not a libpq `options=-c ...` parameter (README,
+    Database): PgBouncer 1.18 refuses a client that sends `options` (it is not
+    in ignore_startup_parameters by default), so a session SET cannot ride on
+    the connection either; through a pooler the daemon makes none."""
+    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", bouncer.url(db), "-c",
+                        "SHOW statement_timeout"], capture_output=True, text=True, timeout=10,
+                       env={**os.environ, "PGOPTIONS": "-c statement_timeout=1234"})
+    assert r.returncode != 0 and "unsupported startup parameter" in r.stderr, (r.stdout, r.stderr)
