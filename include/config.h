@@ -40,6 +40,7 @@ struct config {
     int db_queue_max;         /* bounded wait queue */
     int db_connect_timeout;   /* seconds */
     int db_statement_timeout; /* milliseconds, 0 = none */
+    char *db_prepared;        /* auto, on, off (db_prepared_mode) */
 
     /* SNS */
     char *sns_topic_arns;     /* comma list; NULL/empty = accept none */
@@ -83,6 +84,7 @@ struct config {
 
     /* reconcile */
     int reconcile_interval; /* seconds, 0 disables */
+    double leader_lease;    /* seconds the reconcile lease lasts unless renewed */
     enum reconcile_strategy reconcile_strategy;
     double ivs_max_rps;
     int ivs_max_inflight;

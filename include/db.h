@@ -34,6 +34,14 @@ struct db_options {
     int connect_timeout;  /* seconds */
     int statement_timeout_ms;
     double queue_timeout; /* seconds a query may wait for a connection */
+    /*
+     * DB_PREPARED: 1 named prepared statements on every connection, 0 unnamed
+     * statements (PQsendQueryParams, no state on the connection), -1 auto:
+     * prepared on a direct connection, unnamed through a pooler (detected per
+     * connection: the backend key a pooler hands out is not the server's pid).
+     * Through a pooler the session statement_timeout is not set either.
+     */
+    int prepared;
 };
 
 struct db *db_new(struct event_base *base, const struct db_options *opt, struct metrics *m);
@@ -75,6 +83,22 @@ void db_count_refused(struct db *db);
 void db_count_queue_timeout(struct db *db);
 /* Closes connections; pending callbacks get res == NULL. */
 void db_free(struct db *db);
+
+/* What the last connection that came up saw: 1 through a pooler, 0 direct, -1 not known yet. */
+int db_pooled(const struct db *db);
+/*
+ * Pooler detection (pure): key_pid is the process id of the BackendKeyData
+ * the client got (PQbackendPID), backend_pid what `SELECT pg_backend_pid()`
+ * answers. A pooler (PgBouncer, Supavisor, pgcat, RDS Proxy) makes up a key of
+ * its own for its clients, so they differ; direct, they are the same. 1 pooled.
+ */
+int db_pooled_pid(int key_pid, int backend_pid);
+/* The same on a blocking connection (doctor): 1 pooled, 0 direct, -1 unknown. */
+int db_detect_pooler(PGconn *pg);
+/* doctor's sentence for db_detect_pooler's answer. */
+const char *db_pooler_text(int pooled);
+/* DB_PREPARED text -> db_options.prepared (auto -1, on 1, off 0); -2 unknown text. */
+int db_prepared_mode(const char *s);
 
 /* 1 when res holds a successful command or tuples result. */
 int db_ok(const PGresult *res);

@@ -1,14 +1,22 @@
 /*
  * leader: which replica runs the timed reconcile passes.
  *
- * A timer (RECONCILE_INTERVAL, jittered) tries a PostgreSQL advisory lock,
- * pg_try_advisory_lock on a dedicated connection (a size-1 pool of its own):
- * if that connection dies the lock is gone and the next tick tries again. The
- * holder starts a pass on each tick (passes never overlap) and, after each
- * timed pass, an EVENT_RETENTION purge (maint).
+ * A lease (infra/sql/005_lease.sql), not a session lock, so that it works
+ * through a transaction pooler: every LEADER_LEASE/3 each replica calls
+ * ivs_sync.lease_acquire(holder, LEADER_LEASE) on a connection of its own
+ * (a size-1 pool, unnamed statements). The holder renews it; it stops leading
+ * at once when its own monotonic clock, counted from when the last successful
+ * renewal was sent, passes LEADER_LEASE. Another replica takes the lease once
+ * it expired (generation + 1). The leader starts a pass every
+ * RECONCILE_INTERVAL (jittered; passes never overlap) whose writes carry the
+ * generation (fenced), an EVENT_RETENTION purge after each timed pass, and
+ * runs the passes `reconcile --once` requests. At exit it releases the lease.
  */
 #ifndef IVS_LEADER_H
 #define IVS_LEADER_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
 
 struct event_base;
 struct config;
@@ -16,6 +24,7 @@ struct reconcile;
 struct maint;
 struct metrics;
 struct leader;
+struct json_object;
 
 /*
  * Opens its own pool (config_conninfo(cfg)); runs passes on rec and purges on
@@ -31,14 +40,26 @@ void leader_free(struct leader *l);
 int leader_is_leader(const struct leader *l);
 
 /*
- * For `reconcile --once`: connect the lock's pool without the timer, see
- * whether it is up, and try the lock once. cb gets got = 1 when this process
- * holds the lock now; else err says why (NULL: another replica holds it).
- * leader_try_once returns -1 when the query could not start (cb not called).
+ * For `reconcile --once`: connect the lease's pool without the timers and
+ * see whether it is up. leader_once (when connected) tries the lease once: if
+ * it is free, this process takes it and runs a fenced pass itself (renewing
+ * the lease meanwhile; released at leader_free); if a replica holds it, it
+ * inserts a pass request (ivs_sync.pass_requests) that the leader takes at
+ * its next lease tick, and polls for the answer. cb gets the sync API JSON
+ * (borrowed) and the number of shows with errors, or obj NULL and err.
+ * Returns -1 when not connected (cb not called).
  */
-typedef void (*leader_lock_cb)(int got, const char *err, void *arg);
+typedef void (*leader_once_cb)(struct json_object *obj, int errors, const char *err, void *arg);
 void leader_connect(struct leader *l);
 int leader_connected(const struct leader *l);
-int leader_try_once(struct leader *l, leader_lock_cb cb, void *arg);
+int leader_once(struct leader *l, leader_once_cb cb, void *arg);
+
+/* doctor: who holds the lease (text in out): 1 held, 0 nobody, -1 cannot read. */
+int leader_describe(PGconn *pg, char *out, size_t len);
+
+/* Pure, for the unit tests: the renewal period for a lease of ttl_ms (a third, >= 100 ms). */
+int leader_renew_interval(int ttl_ms);
+/* A holder id unique per process: host:pid:random. */
+void leader_holder_id(char *out, size_t len);
 
 #endif

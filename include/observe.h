@@ -36,6 +36,13 @@ struct json_object *observe_json(const char *channel, int live, const struct ivs
  * result). obs is serialized during the call (the caller keeps it).
  */
 int observe_apply(struct observe *o, struct json_object *obs, db_cb cb, void *arg);
+/*
+ * The same for a pass of the reconcile leader holding lease `generation`
+ * (> 0): the database refuses it (SQLSTATE IVSL1) unless that generation is
+ * the current unexpired lease (fencing). generation 0: observe_apply.
+ */
+int observe_apply_fenced(struct observe *o, struct json_object *obs, long long generation, db_cb cb,
+                         void *arg);
 
 /* The old function's per-show result object (caller owns it). */
 struct json_object *observe_result_json(const char *show_id, const char *previous,

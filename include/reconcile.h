@@ -64,6 +64,12 @@ int reconcile_request_pass(struct reconcile *r, reconcile_cb cb, void *arg);
  * not called), else 0 and cb runs once, later.
  */
 int reconcile_start_pass(struct reconcile *r, const char *trigger, reconcile_cb cb, void *arg);
+/*
+ * The same for the reconcile leader: every write of the pass carries lease
+ * `generation` (observe_apply_fenced), refused once another replica leads.
+ */
+int reconcile_start_fenced_pass(struct reconcile *r, const char *trigger, long long generation,
+                                reconcile_cb cb, void *arg);
 /* 1 while a pass runs. */
 int reconcile_running(const struct reconcile *r);
 

@@ -175,7 +175,12 @@ int app_init(struct app *a, struct config *cfg)
                              .queue_max = cfg->db_queue_max,
                              .connect_timeout = cfg->db_connect_timeout,
                              .statement_timeout_ms = cfg->db_statement_timeout,
-                             .queue_timeout = 5};
+                             .queue_timeout = 5,
+                             .prepared = db_prepared_mode(cfg->db_prepared)};
+    if (dbo.prepared < -1) {
+        LOG_ERROR(NULL, "DB_PREPARED must be auto, on or off, not %s", cfg->db_prepared);
+        goto fail;
+    }
     declare_db_metrics(a->metrics);
     a->db = db_new(a->base, &dbo, a->metrics);
     if (!a->db || ingest_prepare(a->db) < 0)

@@ -1,4 +1,8 @@
-/* cmd_reconcile: `ivs-syncd reconcile --once`, with a state of its own. */
+/*
+ * cmd_reconcile: `ivs-syncd reconcile --once`, with a state of its own: runs a
+ * pass itself when the reconcile lease is free, else asks the leader for one
+ * through the database and prints its result (leader_once).
+ */
 #include "cmd_reconcile.h"
 
 #include <event2/event.h>
@@ -28,33 +32,18 @@ static void finish(struct once *o, int rc)
     event_base_loopexit(o->a->base, NULL);
 }
 
-static void once_done(const struct reconcile_result *res, void *arg)
+static void once_done(struct json_object *obj, int errors, const char *err, void *arg)
 {
     struct once *o = arg;
-    if (!res->obj) {
-        fprintf(o->err, "reconcile: %s\n", res->err);
+    if (!obj) {
+        fprintf(o->err, "reconcile: %s\n", err ? err : "pass failed");
         finish(o, 1);
         return;
     }
     fprintf(o->out, "%s\n",
-            json_object_to_json_string_ext(res->obj, JSON_C_TO_STRING_PRETTY |
-                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
-    finish(o, res->errors ? 1 : 0);
-}
-
-static void once_locked(int got, const char *err, void *arg)
-{
-    struct once *o = arg;
-    if (!got) {
-        fprintf(o->err, "reconcile: %s\n",
-                err ? err : "another replica holds the reconcile lock (a pass is running)");
-        finish(o, 1);
-        return;
-    }
-    if (reconcile_start_pass(o->a->rec, "once", once_done, o) < 0) {
-        fprintf(o->err, "reconcile: database unavailable\n");
-        finish(o, 1);
-    }
+            json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
+                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
+    finish(o, errors ? 1 : 0);
 }
 
 static void once_try(evutil_socket_t fd, short what, void *arg)
@@ -72,7 +61,7 @@ static void once_try(evutil_socket_t fd, short what, void *arg)
         evtimer_add(o->retry, &tv);
         return;
     }
-    if (leader_try_once(o->a->leader, once_locked, o) < 0)
+    if (leader_once(o->a->leader, once_done, o) < 0)
         finish(o, 1);
 }
 

@@ -11,10 +11,13 @@
 #include "log.h"
 #include "metrics.h"
 
+struct stmt;
+
 struct query {
     struct query *next;
-    char *name; /* prepared statement, or NULL */
-    char *sql;  /* plain SQL when name == NULL */
+    char *name;              /* prepared statement, or NULL */
+    char *sql;               /* plain SQL when name == NULL */
+    const struct stmt *stmt; /* the registered statement `name` */
     int n;
     char **vals;
     db_cb cb;
@@ -54,6 +57,8 @@ struct conn {
     struct event *rev, *wev, *tev;
     int sock;
     int setup_step;
+    int pooled;   /* a pooler between us and the server (backend pid differs) */
+    int prepared; /* its statements are prepared (named) on this connection */
     struct query *q;
     PGresult *last;
     double backoff;
@@ -75,6 +80,7 @@ struct db {
     unsigned long gen;
     int in_use;
     int started;
+    int pooled; /* what the last connection that came up saw: -1 unknown */
     void (*idle_fn)(void *arg);
     void *idle_arg;
 };
@@ -358,6 +364,9 @@ static void conn_send(struct conn *c)
     int ok;
     if (c->st == C_SETUP) {
         if (c->setup_step == 0) {
+            /* a pooler answers with a backend key of its own (db_pooled_pid) */
+            ok = PQsendQueryParams(c->pg, "SELECT pg_backend_pid()", 0, NULL, NULL, NULL, NULL, 0);
+        } else if (c->setup_step == 1) {
             char v[24];
             snprintf(v, sizeof(v), "%d", db->opt.statement_timeout_ms);
             const char *p[] = {v};
@@ -365,15 +374,18 @@ static void conn_send(struct conn *c)
                                    NULL, p, NULL, NULL, 0);
         } else {
             struct stmt *s = db->stmts;
-            for (int i = 1; i < c->setup_step && s; i++)
+            for (int i = 2; i < c->setup_step && s; i++)
                 s = s->next;
             ok = s ? PQsendPrepare(c->pg, s->name, s->sql, 0, NULL) : 0;
         }
     } else {
         struct query *q = c->q;
-        if (q->name)
+        if (q->name && c->prepared)
             ok = PQsendQueryPrepared(c->pg, q->name, q->n, (const char *const *)q->vals, NULL, NULL,
                                      0);
+        else if (q->name) /* the unnamed statement: keeps no state on the connection */
+            ok = PQsendQueryParams(c->pg, q->stmt->sql, q->n, NULL, (const char *const *)q->vals,
+                                   NULL, NULL, 0);
         else
             ok = PQsendQueryParams(c->pg, q->sql, q->n, NULL, (const char *const *)q->vals, NULL,
                                    NULL, 0);
@@ -403,8 +415,25 @@ static void op_done(struct conn *c, PGresult *r)
             conn_fail(c, m);
             return;
         }
+        if (c->setup_step == 0) {
+            c->pooled = db_pooled_pid(PQbackendPID(c->pg),
+                                      PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : 0);
+            c->prepared = db->opt.prepared > 0 || (db->opt.prepared < 0 && !c->pooled);
+            if (db->pooled != c->pooled)
+                LOG_INFO(NULL, "database (%s): %s; statements %s", db->name,
+                         c->pooled ? "through a connection pooler (session state is not kept: "
+                                     "no session SET; set statement_timeout on the role)"
+                                   : "direct connection",
+                         c->prepared ? "prepared per connection" : "unnamed (not prepared)");
+            db->pooled = c->pooled;
+            /* through a pooler a session SET would land on a server connection others use */
+            c->setup_step = c->pooled ? 1 : 0;
+        }
         PQclear(r);
-        if (++c->setup_step <= db->nstmts) {
+        ++c->setup_step;
+        if (c->setup_step == 2 && !c->prepared)
+            c->setup_step += db->nstmts;
+        if (c->setup_step <= db->nstmts + 1) {
             conn_send(c);
             return;
         }
@@ -538,6 +567,7 @@ struct db *db_new(struct event_base *base, const struct db_options *opt, struct 
     db->m = m;
     snprintf(db->labels, sizeof(db->labels), "pool=\"%s\"", db->name);
     snprintf(db->err, sizeof(db->err), "not connected yet");
+    db->pooled = -1;
     for (int i = 0; i < db->opt.size; i++) {
         db->conns[i].db = db;
         db->conns[i].sock = -1;
@@ -599,8 +629,16 @@ static int enqueue(struct db *db, const char *name, const char *sql, int n,
     q->arg = arg;
     q->n = n;
     q->enqueued = clock_mono();
-    if (name && !(q->name = strdup(name)))
-        goto fail;
+    if (name) {
+        for (q->stmt = db->stmts; q->stmt && strcmp(q->stmt->name, name); q->stmt = q->stmt->next)
+            ;
+        if (!q->stmt) {
+            LOG_ERROR(NULL, "db: statement %s was never registered", name);
+            goto fail;
+        }
+        if (!(q->name = strdup(name)))
+            goto fail;
+    }
     if (sql && !(q->sql = strdup(sql)))
         goto fail;
     if (n > 0 && !(q->vals = calloc((size_t)n, sizeof(char *))))
@@ -729,6 +767,49 @@ void db_free(struct db *db)
     free(db->conninfo);
     free(db->name);
     free(db);
+}
+
+int db_pooled(const struct db *db)
+{
+    return db->pooled;
+}
+
+int db_pooled_pid(int key_pid, int backend_pid)
+{
+    return key_pid <= 0 || backend_pid <= 0 || key_pid != backend_pid;
+}
+
+int db_detect_pooler(PGconn *pg)
+{
+    PGresult *r = PQexec(pg, "SELECT pg_backend_pid()");
+    int v = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        v = db_pooled_pid(PQbackendPID(pg), atoi(PQgetvalue(r, 0, 0)));
+    PQclear(r);
+    return v;
+}
+
+const char *db_pooler_text(int pooled)
+{
+    if (pooled == 1)
+        return "a connection pooler answers (its backend key is not the server's): statements "
+               "run unnamed with DB_PREPARED=auto, no session SET is made (set statement_timeout "
+               "with ALTER ROLE ... SET or the pooler's query_timeout); leadership is a lease, "
+               "fine in transaction mode";
+    if (pooled == 0)
+        return "direct connection to PostgreSQL (prepared statements with DB_PREPARED=auto)";
+    return "cannot tell whether a connection pooler is in between";
+}
+
+int db_prepared_mode(const char *s)
+{
+    if (!s || !*s || !strcmp(s, "auto"))
+        return -1;
+    if (!strcmp(s, "on") || !strcmp(s, "true") || !strcmp(s, "1"))
+        return 1;
+    if (!strcmp(s, "off") || !strcmp(s, "false") || !strcmp(s, "0"))
+        return 0;
+    return -2;
 }
 
 int db_ok(const PGresult *res)

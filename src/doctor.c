@@ -16,8 +16,10 @@
 #include "arn.h"
 #include "aws_creds.h"
 #include "config.h"
+#include "db.h"
 #include "http_client.h"
 #include "ivs.h"
+#include "leader.h"
 #include "migrate.h"
 #include "rolecheck.h"
 #include "tls.h"
@@ -80,6 +82,11 @@ static void check_database(struct doc *d, const struct config *cfg)
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
         snprintf(d->channel, sizeof(d->channel), "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
+    int pooled = db_detect_pooler(pg);
+    line(d, pooled >= 0 ? "ok" : "warn", "pooler", "%s", db_pooler_text(pooled));
+    char lease[320];
+    int held = leader_describe(pg, lease, sizeof(lease));
+    line(d, held < 0 ? "warn" : "ok", "leader", "%s", lease);
     char why[512];
     int m = migrate_check(ci, cfg, why, sizeof(why));
     line(d, m == 1 ? "ok" : "FAIL", "migrations", "%s", why);

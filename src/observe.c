@@ -51,7 +51,12 @@ int observe_prepare(struct db *db)
     return db_prepare(db, "apply_observations",
                       "SELECT channel_arn, show_id::text, previous_status, new_status, changed, "
                       "viewer_count, result FROM ivs_sync.apply_observations($1::jsonb, "
-                      "$2::integer)");
+                      "$2::integer)") < 0
+               ? -1
+               : db_prepare(db, "apply_observations_fenced",
+                            "SELECT channel_arn, show_id::text, previous_status, new_status, "
+                            "changed, viewer_count, result FROM ivs_sync.apply_observations("
+                            "$1::jsonb, $2::integer, $3::bigint)");
 }
 
 struct json_object *observe_json(const char *channel, int live, const struct ivs_stream *s,
@@ -78,9 +83,18 @@ struct json_object *observe_json(const char *channel, int live, const struct ivs
 
 int observe_apply(struct observe *o, struct json_object *obs, db_cb cb, void *arg)
 {
-    char grace[16];
+    return observe_apply_fenced(o, obs, 0, cb, arg);
+}
+
+int observe_apply_fenced(struct observe *o, struct json_object *obs, long long generation, db_cb cb,
+                         void *arg)
+{
+    char grace[16], gen[24];
     snprintf(grace, sizeof(grace), "%d", o->end_grace_seconds);
-    const char *v[] = {json_object_to_json_string_ext(obs, JSON_C_TO_STRING_PLAIN), grace};
+    snprintf(gen, sizeof(gen), "%lld", generation);
+    const char *v[] = {json_object_to_json_string_ext(obs, JSON_C_TO_STRING_PLAIN), grace, gen};
+    if (generation > 0)
+        return db_exec(o->db, "apply_observations_fenced", 3, v, cb, arg);
     return db_exec(o->db, "apply_observations", 2, v, cb, arg);
 }
 

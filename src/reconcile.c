@@ -54,6 +54,7 @@ struct region_job {
 struct pass {
     struct reconcile *r;
     const char *trigger; /* "timer", "request", "once" */
+    long long fence;     /* lease generation its writes carry (0: not a leader's pass) */
     enum ratelimit_class cls;
     struct pshow *shows; /* sorted by id (strcmp) */
     size_t nshows;
@@ -293,7 +294,7 @@ static void maybe_apply(struct pass *p)
     }
     p->statements++;
     p->applying = 1;
-    if (observe_apply(p->r->obs, p->obs, applied, p) < 0) {
+    if (observe_apply_fenced(p->r->obs, p->obs, p->fence, applied, p) < 0) {
         p->applying = 0;
         for (size_t k = p->ready_head; k < p->batch_end; k++)
             snprintf(p->chans[p->ready[k]].error, sizeof(p->chans[0].error),
@@ -668,11 +669,18 @@ int reconcile_running(const struct reconcile *r)
 
 int reconcile_start_pass(struct reconcile *r, const char *trigger, reconcile_cb cb, void *arg)
 {
+    return reconcile_start_fenced_pass(r, trigger, 0, cb, arg);
+}
+
+int reconcile_start_fenced_pass(struct reconcile *r, const char *trigger, long long generation,
+                                reconcile_cb cb, void *arg)
+{
     if (r->running)
         return -1; /* passes never overlap */
     struct pass *p = pass_start(r, trigger);
     if (!p)
         return -1;
+    p->fence = generation;
     if (add_waiter(p, cb, arg) < 0)
         return -1; /* the pass still runs and frees itself */
     return 0;

@@ -51,6 +51,21 @@ CREATE TABLE IF NOT EXISTS ivs_sync.leader_lease (
 
 INSERT INTO ivs_sync.leader_lease (name) VALUES ('reconcile') ON CONFLICT (name) DO NOTHING;
 
+-- Pass requests (`reconcile --once` beside a running fleet, issue 17 item 13):
+-- a row the leader takes at its next lease tick, runs a pass for, and answers
+-- (result: the sync API JSON). The requester polls the row; no LISTEN/NOTIFY,
+-- which a transaction pooler does not carry.
+CREATE TABLE IF NOT EXISTS ivs_sync.pass_requests (
+    id bigserial PRIMARY KEY,
+    requested_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    taken_by text,
+    taken_at timestamptz,
+    done_at timestamptz,
+    errors integer,
+    error text,
+    result jsonb
+);
+
 -- A serving role granted before this table existed (`migrate --grant-to`, 004)
 -- gets the same rights on it now, so that an upgrade does not leave it
 -- unready until the grant is run again.
@@ -62,6 +77,10 @@ BEGIN
              WHERE c.oid = 'ivs_sync.events'::regclass AND a.privilege_type = 'INSERT'
                AND a.grantee <> 0 AND a.grantee <> c.relowner LOOP
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ivs_sync.leader_lease TO %s',
+                       g::regrole);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ivs_sync.pass_requests TO %s',
+                       g::regrole);
+        EXECUTE format('GRANT USAGE ON SEQUENCE ivs_sync.pass_requests_id_seq TO %s',
                        g::regrole);
     END LOOP;
 END;
@@ -149,5 +168,41 @@ BEGIN
             USING ERRCODE = 'IVSL1',
                   HINT = 'this replica is no longer the leader: stop the pass';
     END IF;
+END;
+$$;
+
+-- Fenced observations: apply_observations for a pass of the leader, refused
+-- (SQLSTATE IVSL1) unless p_generation is the current unexpired lease. The
+-- check and the writes are one statement, so one transaction: a takeover is
+-- ordered after any write that passed the check.
+CREATE OR REPLACE FUNCTION ivs_sync.apply_observations(p_obs jsonb, p_grace integer,
+                                                       p_generation bigint)
+RETURNS TABLE (channel_arn text, show_id uuid, previous_status text, new_status text,
+               changed boolean, viewer_count integer, result text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM ivs_sync.lease_check(p_generation);
+    RETURN QUERY SELECT * FROM ivs_sync.apply_observations(p_obs, p_grace);
+END;
+$$;
+
+-- The leader (holding p_generation) takes the oldest open pass request, or
+-- none (NULL). The leader asks only when it runs no requested pass, so an
+-- open request taken earlier (by a holder that died, or by this one before a
+-- pass could start) is taken again. Requests older than an hour are deleted.
+CREATE OR REPLACE FUNCTION ivs_sync.pass_request_take(p_holder text, p_generation bigint)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    r bigint;
+BEGIN
+    PERFORM ivs_sync.lease_check(p_generation);
+    DELETE FROM ivs_sync.pass_requests WHERE requested_at < clock_timestamp() - interval '1 hour';
+    UPDATE ivs_sync.pass_requests SET taken_by = p_holder, taken_at = clock_timestamp()
+    WHERE id = (SELECT id FROM ivs_sync.pass_requests
+                WHERE done_at IS NULL
+                ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING id INTO r;
+    RETURN r;
 END;
 $$;

@@ -301,7 +301,7 @@ def run_leader_kill(pg, db, signer, daemon_factory, kills=1):
     ds = []
     try:
         env = base_env(pg, db, signer, RECONCILE_INTERVAL="1", RECONCILE_STRATEGY="get",
-                       AWS_ENDPOINT_URL_IVS=fake.url, **AWS)
+                       LEADER_LEASE="3", AWS_ENDPOINT_URL_IVS=fake.url, **AWS)
         for _ in range(kills + 1):
             ds.append(Daemon(env))
         for k in range(kills):
@@ -325,9 +325,9 @@ def run_leader_kill(pg, db, signer, daemon_factory, kills=1):
             wait_for(lambda: shows(pg, db)[sid]["stream_status"] == "live", 10,
                      "the new leader's pass")
             print(f"\nleader killed: takeover and a pass in {time.monotonic() - t0:.2f}s")
-        # the lock went with the dead connection: exactly one advisory lock holder
-        n = pg.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
-                    db)
+        # the lease went to a live replica (the dead one's expired): one unexpired holder
+        n = pg.psql("SELECT count(*) FROM ivs_sync.leader_lease WHERE holder IS NOT NULL "
+                    "AND expires_at > clock_timestamp()", db)
         assert n == "1"
     finally:
         for d in ds:

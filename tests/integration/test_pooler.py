@@ -4,11 +4,10 @@ as Supabase's pooler URL (Supavisor, transaction mode) or a PgBouncer host is.
 
 A transaction pooler keeps a server connection for a client for one
 transaction only. Named prepared statements and session advisory locks live on
-a server connection, so today's code cannot work through it; the tests marked
-TARGET define what must hold once leadership is a lease (infra/sql/005_lease.sql)
-and statements keep no session state. They are xfail(strict) until then: when
-the code is done they pass, and strict makes that an error until the marker
-goes."""
+a server connection, so they cannot work through it (the old code used both).
+Leadership is a lease (infra/sql/005_lease.sql), the migration lock is
+transaction-scoped, and statements run unnamed through a pooler
+(DB_PREPARED=auto detects one)."""
 import json
 import os
 import signal
@@ -31,12 +30,6 @@ LEADER_LOCK_KEY = 4242017   # src/reconcile.c (today's session advisory lock)
 MIGRATE_LOCK_KEY = 8731203  # src/migrate.c
 LEASE = 3                   # LEADER_LEASE in seconds for the tests (issue 14 option)
 TICK = 1                    # RECONCILE_INTERVAL
-
-TARGET = pytest.mark.xfail(
-    strict=True, reason="issue 14: named prepared statements and session advisory locks do not "
-    "work through a transaction pooler (today's code); passes once the lease and unnamed "
-    "statements are in")
-
 
 @pytest.fixture
 def bouncer(pg):
@@ -127,7 +120,6 @@ def test_migrate_twice_concurrently_through_the_pooler(pg, bouncer):
         pg.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-@TARGET
 def test_serve_and_ingest_through_the_pooler(pg, db, bouncer, signer, daemon_factory):
     """(b) serve through the pooler: ready, and signed SNS notifications and
     EventBridge events (each delivered twice) are all recorded once."""
@@ -164,6 +156,11 @@ def test_serve_and_ingest_through_the_pooler(pg, db, bouncer, signer, daemon_fac
     assert pg.psql("SELECT count(*), count(DISTINCT event_id) FROM ivs_sync.events", db) == "6|6"
     assert all(show(pg, db, s)["stream_status"] == "live" for s in ids)
     assert d.request("GET", "/readyz")[0] == 200
+    # doctor sees the pooler (its backend key is not the server's pid)
+    r = subprocess.run([BIN, "doctor"], env=env, capture_output=True, text=True, timeout=60)
+    assert any(ln.split()[1:2] == ["pooler"] and "connection pooler answers" in ln
+               for ln in r.stdout.splitlines()), r.stdout
+    assert "through a connection pooler" in d.text()
 
 
 def _diag(ds, n=8):
@@ -202,7 +199,6 @@ def _calls(f):
     return sum(f.stats()["calls"].values())
 
 
-@TARGET
 def test_two_replicas_one_leader_through_the_pooler(pg, db, bouncer, fakes, daemon_factory):
     """(c) Two replicas behind the pooler: exactly one reports leader 1 at every
     sample, only its fake IVS is called (never two passes at once), and a pass
@@ -232,7 +228,6 @@ def test_two_replicas_one_leader_through_the_pooler(pg, db, bouncer, fakes, daem
     assert advisory_locks(pg, LEADER_LOCK_KEY) == 0
 
 
-@TARGET
 def test_sigkill_leader_other_leads_within_lease(pg, db, bouncer, fakes, daemon_factory):
     """(d) SIGKILL the leader: the other replica leads within LEADER_LEASE + one
     tick (+ 1 s of slack for sampling and jitter) and runs passes."""
@@ -260,7 +255,6 @@ def test_sigkill_leader_other_leads_within_lease(pg, db, bouncer, fakes, daemon_
                "a pass by the new leader")
 
 
-@TARGET
 def test_fresh_replica_leads_after_all_were_killed(pg, db, bouncer, fakes, daemon_factory):
     """(e) SIGKILL every replica; a fresh one becomes leader within LEADER_LEASE +
     one tick, and no leader lock is left on a pooled server connection (today
@@ -290,3 +284,14 @@ def test_fresh_replica_leads_after_all_were_killed(pg, db, bouncer, fakes, daemo
         "every replica was killed (the fresh replica led only by landing on that backend)"
     wait_until(lambda: show(pg, db, ids[0])["stream_status"] == "live", 3 * TICK, 0.05,
                "a pass by the fresh replica")
+
+
+def test_startup_options_do_not_pass_pgbouncer(pg, db, bouncer):
+    """Why statement_timeout is not a libpq `options=-c ...` parameter (README,
+    Database): PgBouncer 1.18 refuses a client that sends `options` (it is not
+    in ignore_startup_parameters by default), so a session SET cannot ride on
+    the connection either; through a pooler the daemon makes none."""
+    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", bouncer.url(db), "-c",
+                        "SHOW statement_timeout"], capture_output=True, text=True, timeout=10,
+                       env={**os.environ, "PGOPTIONS": "-c statement_timeout=1234"})
+    assert r.returncode != 0 and "unsupported startup parameter" in r.stderr, (r.stdout, r.stderr)

@@ -293,8 +293,8 @@ def test_two_daemons_one_leader_and_takeover(pg, db, daemon_factory):
         ids = add_shows(pg, db, chans)
         for f in (fa, fb):
             f.set_stream(chans[0], stream_id="st-0")
-        da = daemon_factory(aws_env(pg, db, fa, RECONCILE_INTERVAL="1"))
-        db_ = daemon_factory(aws_env(pg, db, fb, RECONCILE_INTERVAL="1"))
+        da = daemon_factory(aws_env(pg, db, fa, RECONCILE_INTERVAL="1", LEADER_LEASE="1.5"))
+        db_ = daemon_factory(aws_env(pg, db, fb, RECONCILE_INTERVAL="1", LEADER_LEASE="1.5"))
         wait_until(lambda: _leader(da) or _leader(db_), 5, 0.05, "a leader")
         time.sleep(2.5)  # a couple of intervals
         assert _leader(da) + _leader(db_) == 1
@@ -328,14 +328,14 @@ def test_two_daemons_one_leader_and_takeover(pg, db, daemon_factory):
             assert got == ["applied"] + ["duplicate"] * 5, got
         assert pg.psql("SELECT count(*), sum(shows_changed) FROM ivs_sync.events", db) == "2|2"
 
-        # SIGKILL the leader: its connection dies, the lock is freed, the other takes over
+        # SIGKILL the leader: its lease expires (1.5 s), the other takes it over
         calls_before = fake_calls(fo)
         leader.proc.kill()
         t_kill = time.monotonic()
         assert leader.stop() == -signal.SIGKILL
         wait_until(lambda: _leader(other), 4, 0.05, "the takeover")
         took = time.monotonic() - t_kill
-        assert took < 3.0, took  # about one interval (1 s, jittered) plus the detection
+        assert took < 3.0, took  # LEADER_LEASE (1.5 s) + one renewal (0.5 s) at most
         fo.end_stream(chans[0])
         wait_until(lambda: show(pg, db, ids[0])["status"] == "ended", 4, 0.05,
                    "a pass by the new leader")
@@ -380,12 +380,49 @@ def test_reconcile_once_prints_json_and_exit_status(pg, db, fake):
     assert r.returncode != 0 and "AWS credentials not configured" in r.stderr
 
 
-def test_reconcile_once_while_a_leader_holds_the_lock(pg, db, fake, daemon_factory):
+def test_reconcile_once_beside_a_running_leader(pg, db, fake, daemon_factory):
+    """Issue 17 item 13: with the fleet running, `reconcile --once` asks the
+    leader for a pass (ivs_sync.pass_requests) and prints its result (the old
+    code failed: "another replica holds the reconcile lock")."""
     add_show(pg, db, channel_arn(113))
-    d = daemon_factory(aws_env(pg, db, fake, RECONCILE_INTERVAL="1"))
+    d = daemon_factory(aws_env(pg, db, fake, RECONCILE_INTERVAL="3600", LEADER_LEASE="3"))
     wait_until(lambda: _leader(d), 5, 0.05, "the leader")
-    r = run_once(aws_env(pg, db, fake, LOG_LEVEL="warn"))
-    assert r.returncode != 0 and "lock" in r.stderr
+    wait_until(lambda: d.metric("ivs_syncd_reconcile_passes_total", 'trigger="timer",result="ok"',
+                                absent_ok=True) >= 1, 5, 0.05, "the leader's first pass")
+    ch = channel_arn(114)
+    sid = add_show(pg, db, ch)
+    fake.set_stream(ch, stream_id="st-once", viewer_count=2)
+    t0 = time.monotonic()
+    r = run_once(aws_env(pg, db, fake, LOG_LEVEL="warn", LEADER_LEASE="3"))
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    check_body_shape(body, single=False)
+    assert by_id(body["results"])[sid] == {"showId": sid, "previousStatus": "offline",
+                                           "newStatus": "live", "changed": True,
+                                           "viewerCount": 2}
+    assert show(pg, db, sid)["stream_status"] == "live"
+    # the leader ran it (within one lease tick, LEADER_LEASE/3 = 1 s, plus the pass)
+    assert d.metric("ivs_syncd_reconcile_passes_total", 'trigger="once",result="ok"') == 1
+    assert took < 4, took
+    assert pg.psql("SELECT count(*) FROM ivs_sync.pass_requests WHERE done_at IS NULL", db) == "0"
+    # the leader still leads
+    assert _leader(d)
+
+
+def test_reconcile_once_takes_the_lease_of_a_dead_leader(pg, db, fake):
+    """A leader that died without releasing: `reconcile --once` asks, nobody
+    answers, and once the lease expired it takes it and runs the pass itself."""
+    ch = channel_arn(115)
+    sid = add_show(pg, db, ch)
+    fake.set_stream(ch, stream_id="st-dead")
+    pg.psql("SELECT ivs_sync.lease_acquire('dead-host:1:0', 2000)", db)
+    r = run_once(aws_env(pg, db, fake, LOG_LEVEL="warn", LEADER_LEASE="3"))
+    assert r.returncode == 0, r.stderr
+    assert by_id(json.loads(r.stdout)["results"])[sid]["newStatus"] == "live"
+    # it released the lease at exit, and withdrew its request
+    assert pg.psql("SELECT coalesce(holder, '') FROM ivs_sync.leader_lease", db) == ""
+    assert pg.psql("SELECT count(*) FROM ivs_sync.pass_requests", db) == "0"
 
 
 # ---- no write without a change ----
