@@ -46,9 +46,13 @@
 #include "metrics.h"
 #include "routes.h"
 
-#define INGEST_BATCH_MAX   64
-#define INGEST_DEEP        8 /* queued events from which the queue counts as deep */
+#define INGEST_BATCH_MAX 64
+#ifndef INGEST_DEEP
+#define INGEST_DEEP 8 /* queued events from which the queue counts as deep */
+#endif
+#ifndef INGEST_DEEP_FLIGHT
 #define INGEST_DEEP_FLIGHT 2 /* our statements in flight at most while it is deep */
+#endif
 #define INGEST_CHECK_EVERY 1 /* seconds between checks of waiting events */
 
 struct ingest {
