@@ -192,6 +192,23 @@ class Daemon:
             time.sleep(0.05)
         raise RuntimeError("ivs-syncd never became ready")
 
+    def batches(self):
+        """(statements of several events, events in them) from /metrics."""
+        import http.client
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            c.request("GET", "/metrics")
+            text = c.getresponse().read().decode()
+        except OSError:
+            return 0, 0
+        v = {}
+        for line in text.splitlines():
+            if line.startswith("ivs_syncd_ingest_batch"):
+                k, _, x = line.rpartition(" ")
+                v[k] = float(x)
+        return (v.get("ivs_syncd_ingest_batches_total", 0),
+                v.get("ivs_syncd_ingest_batched_events_total", 0))
+
     def stop(self):
         self.proc.terminate()
         try:
@@ -414,6 +431,14 @@ def reset_db(pg, db, empty):
     pg.psql("VACUUM ANALYZE", db)
 
 
+def per_statement(events, b0, b1):
+    """Events per ingest statement in a phase: the batches (2+ events) from
+    /metrics, every other event a statement of its own."""
+    nb, ne = b1[0] - b0[0], b1[1] - b0[1]
+    stmts = nb + max(0, events - ne)
+    return round(events / stmts, 1) if stmts else None
+
+
 def one_run(args, pg, db, tmp, tag, fa, fb, certdir, empty):
     """One run: a fresh daemon, (a) max rate, (b) half that rate, the database
     check, then pgbench (ivs-syncd's statement at 1 and 10 events/tx, the minimal
@@ -436,14 +461,17 @@ def one_run(args, pg, db, tmp, tag, fa, fb, certdir, empty):
         meas = Measure(d.proc.pid, pg)
         waits = WaitSampler(pg, db)
         waits.start()
+        b0 = d.batches()
         ra = drive(args, d.port, fa, tmp / "a.res", 0, args.conns, args.duration)
         ra["cpu_per_event"] = meas.done(ra["ok"])
         ra["waits"] = waits.done()
+        ra["events_per_statement"] = per_statement(ra["ok"], b0, d.batches())
         sampler.stop.set()
         sampler.join()
         fig["max"] = ra
         log(f"    {ra['rate']:.0f}/s p99 {ra['p99_ms']:.2f} ms, postgres "
-            f"{ra['cpu_per_event']['postgres_us']} us/event; backends {ra['waits']}")
+            f"{ra['cpu_per_event']['postgres_us']} us/event, {ra['events_per_statement']} events/statement; "
+            f"backends {ra['waits']}")
         res_a = read_results(tmp / "a.res")
         half = args.half_rate or ra["rate"] / 2
         time.sleep(1.0)
@@ -454,15 +482,18 @@ def one_run(args, pg, db, tmp, tag, fa, fb, certdir, empty):
         meas = Measure(d.proc.pid, pg)
         waits = WaitSampler(pg, db)
         waits.start()
+        b0 = d.batches()
         rb = drive(args, d.port, fb, tmp / "b.res", half, args.half_conns, args.duration)
         rb["cpu_per_event"] = meas.done(rb["ok"])
         rb["waits"] = waits.done()
+        rb["events_per_statement"] = per_statement(rb["ok"], b0, d.batches())
         sampler.stop.set()
         sampler.join()
         rb["target_rate"] = half
         fig["half"] = rb
         log(f"    {rb['rate']:.0f}/s p99 {rb['p99_ms']:.2f} ms, postgres "
-            f"{rb['cpu_per_event']['postgres_us']} us/event; backends {rb['waits']}")
+            f"{rb['cpu_per_event']['postgres_us']} us/event, {rb['events_per_statement']} events/statement; "
+            f"backends {rb['waits']}")
         res_b = read_results(tmp / "b.res")
         time.sleep(1.0)
         fig["idle_rss_end_kb"] = rss_kb(d.proc.pid)
@@ -658,6 +689,8 @@ def report(f):
                   f"p90 {m(k + '.p90_ms'):.2f}  p99 {m(k + '.p99_ms'):.2f}  "
                   f"max {m(k + '.max_ms'):.2f} ms  errors "
                   f"{sum(get(r, k + '.errors') + get(r, k + '.unanswered') for r in runs)}")
+            print(f"{'':>12}events per statement {m(k + '.events_per_statement')}; backends "
+                  f"(run 1, share of busy samples) {runs[0][k].get('waits')}")
             print(f"{'':>12}CPU per event: postgres {m(k + '.cpu_per_event.postgres_us')} us, "
                   f"daemon {m(k + '.cpu_per_event.daemon_us')} us, load generator "
                   f"{m(k + '.cpu_per_event.loadgen_us')} us "
