@@ -8,15 +8,12 @@
  * ivs_sync.ingest_events(jsonb) (infra/sql/003_batch.sql): one statement, one
  * transaction, one outcome per event in input order, each event deduplicated
  * and applied in order exactly as ivs_sync.ingest_event does (one event alone
- * is a batch of one). How many statements run at once follows the queue:
- * while it is shallow an event goes at once on a free connection (up to half
- * the pool), while it is deep at most INGEST_DEEP_FLIGHT run (notifying
- * transactions commit one at a time, see flush()) and the waiting events make
- * the next batch. Every request is answered from its own row, only after the
- * statement (so the transaction) completed. A batch that fails with an SQL
- * error is retried event by event (one bad event must not fail the others); a
- * batch that failed because the database went away answers 503 to each of its
- * requests (SNS redelivers, dedup makes that safe).
+ * is a batch of one). At most INGEST_MAX_FLIGHT statements run at once
+ * (notifying transactions commit one at a time, see flush()): an event goes
+ * at once while fewer run, else with the next batch. Every request is answered from its own row,
+ * only after the statement (so the transaction) completed. A batch that fails with an SQL error is
+ * retried event by event (one bad event must not fail the others); a batch that failed because the
+ * database went away answers 503 to each of its requests (SNS redelivers, dedup makes that safe).
  *
  * One queue, one timeout: events wait only in the ingest object's queue
  * (bounded by DB_QUEUE_MAX + DB_POOL_SIZE, then 503), at most the pool's queue
@@ -47,11 +44,8 @@
 #include "routes.h"
 
 #define INGEST_BATCH_MAX 64
-#ifndef INGEST_DEEP
-#define INGEST_DEEP 8 /* queued events from which the queue counts as deep */
-#endif
-#ifndef INGEST_DEEP_FLIGHT
-#define INGEST_DEEP_FLIGHT 2 /* our statements in flight at most while it is deep */
+#ifndef INGEST_MAX_FLIGHT
+#define INGEST_MAX_FLIGHT 2 /* our statements in flight at most (see flush()) */
 #endif
 #define INGEST_CHECK_EVERY 1 /* seconds between checks of waiting events */
 
@@ -357,22 +351,25 @@ static void expire_waiting(struct ingest *in)
 static void flush(struct ingest *in)
 {
     expire_waiting(in);
-    /* At most half the pool for our statements: the other half stays free for the rest. */
+    /*
+     * Transactions that notify (pg_notify) commit one at a time: PostgreSQL
+     * holds a database-wide lock from just before their commit through the
+     * WAL flush, so they cannot share a flush (no WAL group commit between
+     * them). A third statement in flight would only queue on that lock, one
+     * more flush of its own, where its events could have joined the next
+     * batch. So at most two run - one executing while the other commits - and
+     * at most half the pool (the other half stays free for the rest): an event
+     * goes at once while fewer run; otherwise it waits for one to finish and
+     * goes with everything queued meanwhile (one commit, one flush for all).
+     * Measured (tests/bench/README.md): with up to four in flight, batches at
+     * half the peak rate were smaller and commits per second higher than at
+     * peak, most backends waiting on that lock.
+     */
     int slots = in->cfg->db_pool_size / 2 > 0 ? in->cfg->db_pool_size / 2 : 1;
+    if (slots > INGEST_MAX_FLIGHT)
+        slots = INGEST_MAX_FLIGHT;
     /* Only onto an idle connection: a statement never waits in the pool's queue too. */
     while (in->head && in->inflight < slots && db_idle(in->db) > 0) {
-        /*
-         * Transactions that notify (pg_notify) commit one at a time: PostgreSQL
-         * holds a database-wide lock from just before their commit through the
-         * WAL flush, so they cannot share a flush. Statements in flight beyond
-         * two only queue on that lock. With a shallow queue an event still goes
-         * at once on a free connection (latency); with a deep one (the rate is
-         * above what small transactions sustain) at most two run - one
-         * executing while the other commits - and what waits grows into the
-         * next batch (throughput: one commit, one flush for many events).
-         */
-        if (in->inflight >= INGEST_DEEP_FLIGHT && in->pending >= INGEST_DEEP)
-            break;
         struct batch *b = calloc(1, sizeof(*b));
         if (!b) {
             fail_pending(in, "out of memory");
