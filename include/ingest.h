@@ -1,6 +1,6 @@
 /*
- * ingest: one verified EventBridge event -> one database transaction
- * (ivs_sync.ingest_event: record once, apply the state rules, notify).
+ * ingest: verified EventBridge events -> database transactions, grouped
+ * (ivs_sync.ingest_events: record once, apply the state rules, notify).
  * Shared by POST /sns and POST /eventbridge.
  */
 #ifndef IVS_INGEST_H

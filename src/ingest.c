@@ -1,20 +1,19 @@
 /*
- * ingest: a verified event -> ivs_sync.ingest_event() -> the answer.
+ * ingest: a verified event -> ivs_sync.ingest_events() -> the answer.
  *
  * Group commit: an event is not sent to the database at once but queued; the
  * queue is flushed at the end of the event-loop turn (so the events read in
- * one turn go together) and whenever one of our statements finishes, with at
- * most one statement per pool connection in flight. A flush sends one event
- * alone as ivs_sync.ingest_event(...) (the simple path, all that runs when
- * the load is light), or up to INGEST_BATCH_MAX events as one
+ * one turn go together) and whenever one of our statements finishes. A flush
+ * sends everything queued, up to INGEST_BATCH_MAX events, as one
  * ivs_sync.ingest_events(jsonb) (infra/sql/003_batch.sql): one statement, one
  * transaction, one outcome per event in input order, each event deduplicated
- * and applied in order exactly as ingest_event does. Every request is
- * answered from its own row, only after the statement (so the transaction)
- * completed. A batch that fails with an SQL error is retried event by event
- * (one bad event must not fail the others); a batch that failed because the
- * database went away answers 503 to each of its requests (SNS redelivers,
- * dedup makes that safe).
+ * and applied in order exactly as ivs_sync.ingest_event does (one event alone
+ * is a batch of one). At most INGEST_MAX_FLIGHT statements run at once
+ * (notifying transactions commit one at a time, see flush()): an event goes
+ * at once while fewer run, else with the next batch. Every request is answered from its own row,
+ * only after the statement (so the transaction) completed. A batch that fails with an SQL error is
+ * retried event by event (one bad event must not fail the others); a batch that failed because the
+ * database went away answers 503 to each of its requests (SNS redelivers, dedup makes that safe).
  *
  * One queue, one timeout: events wait only in the ingest object's queue
  * (bounded by DB_QUEUE_MAX + DB_POOL_SIZE, then 503), at most the pool's queue
@@ -44,8 +43,10 @@
 #include "metrics.h"
 #include "routes.h"
 
-#define INGEST_BATCH_MAX   64
-#define INGEST_COALESCE    8 /* events that justify a second statement in flight */
+#define INGEST_BATCH_MAX 64
+#ifndef INGEST_MAX_FLIGHT
+#define INGEST_MAX_FLIGHT 2 /* our statements in flight at most (see flush()) */
+#endif
 #define INGEST_CHECK_EVERY 1 /* seconds between checks of waiting events */
 
 struct ingest {
@@ -81,10 +82,6 @@ struct batch {
 
 int ingest_prepare(struct db *db)
 {
-    if (db_prepare(db, "ingest_event",
-                   "SELECT ivs_sync.ingest_event($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                   "$10::timestamptz, $11, $12::integer)") < 0)
-        return -1;
     return db_prepare(db, "ingest_events",
                       "SELECT ord, outcome FROM ivs_sync.ingest_events($1::jsonb, $2::integer)");
 }
@@ -264,8 +261,8 @@ static void batch_done(PGresult *res, const char *err, void *arg)
     struct batch *b = arg;
     struct ingest *in = b->in;
     in->inflight--;
-    int ok = db_ok(res) && PQntuples(res) == b->n && (b->n == 1 || PQnfields(res) == 2);
-    if (ok && b->n > 1)
+    int ok = db_ok(res) && PQntuples(res) == b->n && PQnfields(res) == 2;
+    if (ok)
         for (int i = 0; i < b->n && ok; i++)
             ok = atoi(PQgetvalue(res, i, 0)) == i + 1 && !PQgetisnull(res, i, 1);
     if (!ok && res && b->n > 1 && !loop_ended(in)) {
@@ -296,29 +293,9 @@ static void batch_done(PGresult *res, const char *err, void *arg)
         if (!ok)
             job_unavailable(j, res ? PQresultErrorMessage(res) : err);
         else
-            job_done(j, PQgetvalue(res, i, b->n == 1 ? 0 : 1));
+            job_done(j, PQgetvalue(res, i, 1));
     }
     free(b);
-}
-
-static int send_single(struct ingest *in, struct batch *b)
-{
-    const struct ivsevent *ev = &b->jobs[0]->ev;
-    char grace[16];
-    snprintf(grace, sizeof(grace), "%d", in->cfg->end_grace_seconds);
-    const char *p[12] = {ev->id,
-                         b->jobs[0]->mid,
-                         b->jobs[0]->via,
-                         ev->channel.arn,
-                         ev->account,
-                         ev->detail_type,
-                         ev->event_name[0] ? ev->event_name : NULL,
-                         kind_sql(ev->kind),
-                         ev->stream_id[0] ? ev->stream_id : NULL,
-                         ev->time,
-                         ev->health[0] ? ev->health : NULL,
-                         grace};
-    return db_exec(in->db, "ingest_event", 12, p, batch_done, b);
 }
 
 static int send_batch(struct ingest *in, struct batch *b)
@@ -352,7 +329,7 @@ static int send_batch(struct ingest *in, struct batch *b)
     const char *p[2] = {s.p, grace};
     int r = db_exec(in->db, "ingest_events", 2, p, batch_done, b);
     free(s.p);
-    if (r == 0) {
+    if (r == 0 && b->n > 1) {
         metrics_inc(in->metrics, "ivs_syncd_ingest_batches_total", NULL);
         metrics_add(in->metrics, "ivs_syncd_ingest_batched_events_total", NULL, b->n);
     }
@@ -374,34 +351,38 @@ static void expire_waiting(struct ingest *in)
 static void flush(struct ingest *in)
 {
     expire_waiting(in);
-    /* Half the pool: fewer statements in flight make larger batches (each event
-     * cheaper for PostgreSQL); the other half stays free for the rest. */
-    int slots = (in->cfg->db_pool_size + 1) / 2;
+    /*
+     * Transactions that notify (pg_notify) commit one at a time: PostgreSQL
+     * holds a database-wide lock from just before their commit through the
+     * WAL flush, so they cannot share a flush (no WAL group commit between
+     * them). A third statement in flight would only queue on that lock, one
+     * more flush of its own, where its events could have joined the next
+     * batch. So at most two run - one executing while the other commits - and
+     * at most half the pool (the other half stays free for the rest): an event
+     * goes at once while fewer run; otherwise it waits for one to finish and
+     * goes with everything queued meanwhile (one commit, one flush for all).
+     * Measured (tests/bench/README.md): with up to four in flight, batches at
+     * half the peak rate were smaller and commits per second higher than at
+     * peak, most backends waiting on that lock.
+     */
+    int slots = in->cfg->db_pool_size / 2 > 0 ? in->cfg->db_pool_size / 2 : 1;
+    if (slots > INGEST_MAX_FLIGHT)
+        slots = INGEST_MAX_FLIGHT;
     /* Only onto an idle connection: a statement never waits in the pool's queue too. */
     while (in->head && in->inflight < slots && db_idle(in->db) > 0) {
-        /* Like Nagle: while one of our statements runs, a few waiting events wait for
-         * it to finish and go together (one commit); many go at once on another. */
-        if (in->inflight > 0 && in->pending < INGEST_COALESCE)
-            break;
         struct batch *b = calloc(1, sizeof(*b));
         if (!b) {
             fail_pending(in, "out of memory");
             return;
         }
         b->in = in;
-        if (in->head->solo) {
+        /* everything queued, up to the cap (a retried event goes alone) */
+        if (in->head->solo)
             b->jobs[b->n++] = pop(in);
-        } else {
-            /* spread what waits over the free connections (they run in parallel) */
-            int free_slots = slots - in->inflight;
-            int want = (in->pending + free_slots - 1) / free_slots;
-            if (want > INGEST_BATCH_MAX)
-                want = INGEST_BATCH_MAX;
-            while (in->head && !in->head->solo && b->n < want)
+        else
+            while (in->head && !in->head->solo && b->n < INGEST_BATCH_MAX)
                 b->jobs[b->n++] = pop(in);
-        }
-        int r = b->n == 1 ? send_single(in, b) : send_batch(in, b);
-        if (r < 0) {
+        if (send_batch(in, b) < 0) {
             for (int i = 0; i < b->n; i++)
                 job_unavailable(b->jobs[i], "database unavailable");
             free(b);

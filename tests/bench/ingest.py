@@ -122,6 +122,41 @@ class RssSampler(threading.Thread):
             time.sleep(0.05)
 
 
+class WaitSampler(threading.Thread):
+    """What the database's client backends are doing, sampled every 10 ms from
+    pg_stat_activity: 'CPU' (active, no wait event), 'idle', or the wait event
+    (e.g. Lock:object = the commit lock of notifying transactions, IO:WALSync)."""
+
+    def __init__(self, pg, db):
+        super().__init__(daemon=True)
+        self.pg, self.db, self.stop, self.counts = pg, db, threading.Event(), {}
+
+    def run(self):
+        try:
+            import psycopg2
+            c = psycopg2.connect(host=self.pg.dir, port=self.pg.port, user="ivs", dbname=self.db)
+            c.autocommit = True
+            cur = c.cursor()
+        except Exception:  # noqa: BLE001  (a diagnostic: no sampler, no figures)
+            return
+        while not self.stop.is_set():
+            cur.execute("SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                        "AND backend_type = 'client backend'")
+            for state, wt, we in cur.fetchall():
+                k = "idle" if state == "idle" else (f"{wt}:{we}" if wt else "CPU")
+                self.counts[k] = self.counts.get(k, 0) + 1
+            time.sleep(0.01)
+        c.close()
+
+    def done(self):
+        self.stop.set()
+        self.join()
+        busy = {k: v for k, v in self.counts.items() if k != "idle"}
+        n = sum(busy.values()) or 1
+        return {k: round(v / n, 3) for k, v in sorted(busy.items(), key=lambda kv: -kv[1])[:6]}
+
+
 class Daemon:
     def __init__(self, binary, env, logpath):
         self.logf = open(logpath, "w+")
@@ -156,6 +191,23 @@ class Daemon:
                 pass
             time.sleep(0.05)
         raise RuntimeError("ivs-syncd never became ready")
+
+    def batches(self):
+        """(statements of several events, events in them) from /metrics."""
+        import http.client
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            c.request("GET", "/metrics")
+            text = c.getresponse().read().decode()
+        except OSError:
+            return 0, 0
+        v = {}
+        for line in text.splitlines():
+            if line.startswith("ivs_syncd_ingest_batch"):
+                k, _, x = line.rpartition(" ")
+                v[k] = float(x)
+        return (v.get("ivs_syncd_ingest_batches_total", 0),
+                v.get("ivs_syncd_ingest_batched_events_total", 0))
 
     def stop(self):
         self.proc.terminate()
@@ -221,42 +273,64 @@ def read_results(path):
     return out
 
 
-PGB_EVENT = """SELECT ivs_sync.ingest_event('pgb-{tag}-' || :client_id::text || '-' || :k::text,
-  'pgb-mid', 'sns', :arnp::text || lpad(:ch::text, 8, '0'),
-  '{acct}', 'IVS Stream State Change',
-  CASE WHEN :r::int % 2 = 0 THEN 'Stream Start' ELSE 'Stream End' END,
-  CASE WHEN :r::int % 2 = 0 THEN 'start' ELSE 'end' END,
-  'st-pgb{tag}-' || :ch::text || '-' || (:r::int / 2)::text,
-  to_timestamp({base} + :r::int + {r0}), NULL, {grace});
-"""
+def pgb_event_json(tag, clients, per):
+    """One event as jsonb for ivs_sync.ingest_events, for event number :k*N+g of a
+    client: channel client_id + clients * (n % per), round n / per."""
+    n = "(:k::bigint * :nper + g)"
+    ch = f"(:client_id + {clients} * ({n} % {per}))"
+    r = f"({n} / {per})"
+    return (f"jsonb_build_object('id', 'pgb-{tag}-' || :client_id || '-' || {n}, 'mid', 'pgb-mid', "
+            f"'via', 'sns', 'c', :arnp::text || lpad({ch}::text, 8, '0'), 'acct', '{ACCOUNT}', "
+            f"'dt', 'IVS Stream State Change', "
+            f"'en', CASE WHEN {r} % 2 = 0 THEN 'Stream Start' ELSE 'Stream End' END, "
+            f"'k', CASE WHEN {r} % 2 = 0 THEN 'start' ELSE 'end' END, "
+            f"'s', 'st-pgb{tag}-' || {ch} || '-' || ({r} / 2), "
+            f"'t', to_timestamp({BASE_TIME} + {r} + :r0), 'h', NULL)")
 
 
-def pgbench_script(tag, per_tx, clients, shows, r0, grace):
-    """Same statement ivs-syncd runs per event (pgbench takes ':name' inside
-    string literals for variables, hence the ARN prefix in :arnp); each client owns the channels
-    client_id + clients*j, and walks them round-robin (Start/End alternating
-    per channel with increasing times, distinct event ids)."""
+def pgbench_script(tag, per_tx, clients, shows, r0, grace, minimal=False):
+    """ivs-syncd's own statement (SELECT ... FROM ivs_sync.ingest_events($1::jsonb, grace))
+    with per_tx events in the array, or (minimal) the least SQL an event needs: one
+    INSERT into ivs_sync.events + one guarded UPDATE of the show, one transaction
+    per event. pgbench takes ':name' inside string literals for variables, hence
+    the ARN prefix in :arnp. Each client owns the channels client_id + clients*j
+    and walks them round-robin (Start/End alternating per channel with increasing
+    times, distinct event ids)."""
     per = max(1, shows // clients)
-    lines = ["\\set k :k + 1"]
-    body = []
-    for i in range(per_tx):
-        if i:
-            body.append("\\set k :k + 1")
-        body.append(f"\\set ch :client_id + {clients} * (:k % {per})")
-        body.append(f"\\set r :k / {per}")
-        body.append(PGB_EVENT.format(tag=tag, acct=ACCOUNT, base=BASE_TIME, r0=r0, grace=grace))
-    if per_tx > 1:
-        return "\n".join(lines + ["BEGIN;"] + body + ["COMMIT;"]) + "\n"
-    return "\n".join(lines + body) + "\n"
+    if minimal:
+        return (f"\\set k :k + 1\n"
+                f"\\set ch :client_id + {clients} * (:k % {per})\n"
+                f"\\set r :k / {per} + {r0}\n"
+                f"\\set live 1 - :r % 2\n"
+                f"BEGIN;\n"
+                f"INSERT INTO ivs_sync.events (event_id, sns_message_id, via, channel_arn, account, "
+                f"detail_type, event_name, stream_id, event_time, outcome, shows_changed) VALUES "
+                f"('pgm-{tag}-' || :client_id || '-' || :k, 'pgb-mid', 'sns', "
+                f":arnp::text || lpad(:ch::text, 8, '0'), '{ACCOUNT}', 'IVS Stream State Change', "
+                f"CASE WHEN :live = 1 THEN 'Stream Start' ELSE 'Stream End' END, "
+                f"'st-pgm{tag}-' || :ch || '-' || (:r / 2), to_timestamp({BASE_TIME} + :r), "
+                f"'applied', 1);\n"
+                f"UPDATE public.shows SET stream_status = CASE WHEN :live = 1 THEN 'live' "
+                f"ELSE 'offline' END, is_streaming = (:live = 1), "
+                f"ivs_stream_id = 'st-pgm{tag}-' || :ch || '-' || (:r / 2), "
+                f"stream_state_at = to_timestamp({BASE_TIME} + :r), stream_synced_at = now() "
+                f"WHERE ivs_channel_arn = :arnp::text || lpad(:ch::text, 8, '0') "
+                f"AND (stream_state_at IS NULL OR stream_state_at < to_timestamp({BASE_TIME} + :r));\n"
+                f"END;\n")
+    ev = pgb_event_json(tag, clients, per).replace(":r0", str(r0)).replace(":nper", str(per_tx))
+    return (f"\\set k :k + 1\n"
+            f"SELECT count(*) FROM ivs_sync.ingest_events((SELECT jsonb_agg({ev} ORDER BY g) "
+            f"FROM generate_series(0, {per_tx - 1}) g), {grace});\n")
 
 
-def pgbench(args, pg, db, tmp, tag, per_tx, clients, r0):
+def pgbench(args, pg, db, tmp, tag, per_tx, clients, r0, minimal=False):
     script = tmp / f"pgb-{tag}.sql"
-    script.write_text(pgbench_script(tag, per_tx, clients, args.shows, r0, args.grace))
+    script.write_text(pgbench_script(tag, per_tx, clients, args.shows, r0, args.grace, minimal))
     os.chmod(script, 0o644)
     argv = [str(PG_BIN / "pgbench"), "-n", "-M", "prepared", "-c", str(clients), "-j",
             str(min(clients, os.cpu_count() or 2)), "-T", str(args.pgbench_seconds),
-            "-D", "k=0", "-D", "arnp=" + arn(0)[:-8], "-f", str(script), "-h", pg.dir, "-p", str(pg.port), "-U", "ivs", db]
+            "-D", "k=0", "-D", "arnp=" + arn(0)[:-8], "-f", str(script), "-h", pg.dir,
+            "-p", str(pg.port), "-U", "ivs", db]
     meas = Measure(os.getpid(), pg)
     out = run(argv)
     time.sleep(0.5)  # let the postmaster reap pgbench's backends (their CPU joins its cutime)
@@ -266,7 +340,9 @@ def pgbench(args, pg, db, tmp, tag, per_tx, clients, r0):
     tps = float(m.group(1)) if m else 0.0
     cpu = meas.done(int(tps * per_tx * args.pgbench_seconds))
     return {"cpu_per_event": {"postgres_us": cpu["postgres_us"], "pgbench_us": cpu["loadgen_us"],
-                              "machine_busy": cpu["machine_busy"]}, "tps": tps, "events_per_s": tps * per_tx, "latency_avg_ms": float(lat.group(1)) if lat else None,
+                              "machine_busy": cpu["machine_busy"]},
+            "tps": tps, "events_per_s": tps * per_tx,
+            "latency_avg_ms": float(lat.group(1)) if lat else None,
             "failed": int(fails.group(1)) if fails else 0}
 
 
@@ -315,28 +391,176 @@ def check_db(pg, db, tag, expected_rows, last_per_channel):
             "shows_checked": len(last_per_channel), "shows_wrong": bad, "problems": problems}
 
 
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+def fill_history(pg, db, args, rows):
+    """A week of retention: rows old events (10/s for 7 days is ~6M), one INSERT
+    from generate_series, spread over the channels, Start/End alternating."""
+    t = time.time()
+    pg.psql(f"INSERT INTO ivs_sync.events (event_id, sns_message_id, via, channel_arn, "
+            f"account, detail_type, event_name, stream_id, event_time, received_at, "
+            f"outcome, shows_changed) SELECT 'hist-' || i, 'hist-mid-' || i, 'sns', "
+            f"'arn:aws:ivs:us-east-1:{ACCOUNT}:channel/bench' || "
+            f"lpad((i % {args.shows})::text, 8, '0'), '{ACCOUNT}', "
+            f"'IVS Stream State Change', CASE WHEN (i / {args.shows}) % 2 = 0 "
+            f"THEN 'Stream Start' ELSE 'Stream End' END, 'st-hist-' || (i % {args.shows}) "
+            f"|| '-' || (i / {args.shows} / 2), to_timestamp({BASE_TIME} - {rows} + i), "
+            f"now() - make_interval(secs => ({rows} - i) / 10.0), 'applied', 1 "
+            f"FROM generate_series(0, {rows - 1}) i", db)
+    log(f"  {rows} old events in {time.time() - t:.0f} s")
+
+
+def reset_db(pg, db, empty):
+    """Back to the start of a run: no event of ours, every show scheduled and
+    offline, statistics fresh (for the empty table: analyzed while empty)."""
+    if empty:
+        pg.psql("TRUNCATE ivs_sync.events", db)
+    else:
+        pg.psql("DELETE FROM ivs_sync.events WHERE event_id NOT LIKE 'hist-%'", db)
+    pg.psql("TRUNCATE ivs_sync.pending_ends, ivs_sync.pending_checks; "
+            "UPDATE public.shows SET status = 'scheduled', stream_status = 'offline', "
+            "is_streaming = false, ivs_stream_id = NULL, stream_state_at = NULL, "
+            "went_live_at = NULL, ended_at = NULL, actual_start = NULL, actual_end = NULL, "
+            "viewer_count = 0, stream_health = NULL, stream_synced_at = NULL", db)
+    pg.psql("VACUUM ANALYZE", db)
+
+
+def per_statement(events, b0, b1):
+    """Events per ingest statement in a phase: the batches (2+ events) from
+    /metrics, every other event a statement of its own."""
+    nb, ne = b1[0] - b0[0], b1[1] - b0[1]
+    stmts = nb + max(0, events - ne)
+    return round(events / stmts, 1) if stmts else None
+
+
+def one_run(args, pg, db, tmp, tag, fa, fb, certdir, empty):
+    """One run: a fresh daemon, (a) max rate, (b) half that rate, the database
+    check, then pgbench (ivs-syncd's statement at 1 and 10 events/tx, the minimal
+    SQL at 1/tx), all against the same table state."""
+    reset_db(pg, db, empty)
+    fig = {"load_before": os.getloadavg()[0]}
+    denv = dict(DATABASE_URL=pg.url(db), LISTEN="127.0.0.1:0", LOG_LEVEL="info",
+                SNS_TOPIC_ARNS=TOPIC, SNS_CERT_DIR=str(certdir), DB_POOL_SIZE=str(args.pool),
+                RECONCILE_INTERVAL="0", END_GRACE_SECONDS=str(args.grace))
+    for kv in args.env:
+        k, _, v = kv.partition("=")
+        denv[k] = v
+    d = Daemon(args.bin, clean_env(**denv), str(tmp / "daemon.log"))
+    try:
+        time.sleep(1.0)
+        fig["idle_rss_start_kb"] = rss_kb(d.proc.pid)
+        log(f"  (a) max rate, {args.conns} connections, {args.duration:g} s ...")
+        sampler = RssSampler(d.proc.pid)
+        sampler.start()
+        meas = Measure(d.proc.pid, pg)
+        waits = WaitSampler(pg, db)
+        waits.start()
+        b0 = d.batches()
+        ra = drive(args, d.port, fa, tmp / "a.res", 0, args.conns, args.duration)
+        ra["cpu_per_event"] = meas.done(ra["ok"])
+        ra["waits"] = waits.done()
+        ra["events_per_statement"] = per_statement(ra["ok"], b0, d.batches())
+        sampler.stop.set()
+        sampler.join()
+        fig["max"] = ra
+        log(f"    {ra['rate']:.0f}/s p99 {ra['p99_ms']:.2f} ms, postgres "
+            f"{ra['cpu_per_event']['postgres_us']} us/event, {ra['events_per_statement']} events/statement; "
+            f"backends {ra['waits']}")
+        res_a = read_results(tmp / "a.res")
+        half = args.half_rate or ra["rate"] / 2
+        time.sleep(1.0)
+        fig["idle_rss_after_kb"] = rss_kb(d.proc.pid)
+        log(f"  (b) fixed rate {half:.0f}/s, {args.half_conns} connections, {args.duration:g} s ...")
+        sampler = RssSampler(d.proc.pid)
+        sampler.start()
+        meas = Measure(d.proc.pid, pg)
+        waits = WaitSampler(pg, db)
+        waits.start()
+        b0 = d.batches()
+        rb = drive(args, d.port, fb, tmp / "b.res", half, args.half_conns, args.duration)
+        rb["cpu_per_event"] = meas.done(rb["ok"])
+        rb["waits"] = waits.done()
+        rb["events_per_statement"] = per_statement(rb["ok"], b0, d.batches())
+        sampler.stop.set()
+        sampler.join()
+        rb["target_rate"] = half
+        fig["half"] = rb
+        log(f"    {rb['rate']:.0f}/s p99 {rb['p99_ms']:.2f} ms, postgres "
+            f"{rb['cpu_per_event']['postgres_us']} us/event, {rb['events_per_statement']} events/statement; "
+            f"backends {rb['waits']}")
+        res_b = read_results(tmp / "b.res")
+        time.sleep(1.0)
+        fig["idle_rss_end_kb"] = rss_kb(d.proc.pid)
+        fig["peak_rss_kb"] = rss_kb(d.proc.pid, "VmHWM")
+    finally:
+        d.stop()
+
+    # database check: every 2xx event recorded, shows = last event per channel
+    expected, last = {}, {}
+    omap = {"a": "applied", "d": "duplicate", "s": "stale", "i": "ignored", "c": "check"}
+    for first_round, res in ((0, res_a), (B_FIRST, res_b)):
+        for i, st, _, oc in res:
+            if not 200 <= st < 300:
+                continue
+            ch, rnd = i % args.shows, first_round + i // args.shows
+            expected[f"bench-{tag}-{ch}-{rnd}"] = omap.get(oc, oc)
+            live = rnd % 2 == 0
+            prev = last.get(ch)
+            if prev is None or rnd > prev[3]:
+                last[ch] = (live, f"st-{tag}-{ch}-{rnd // 2}", BASE_TIME + rnd, rnd)
+    last = {ch: v[:3] for ch, v in last.items()}
+    outcomes = {}
+    for oc in expected.values():
+        outcomes[oc] = outcomes.get(oc, 0) + 1
+    fig["outcomes"] = outcomes
+    fig["check"] = check_db(pg, db, tag, expected, last)
+    last_round = B_FIRST + (rb["next"] - 1) // args.shows
+
+    if not args.skip_limits:
+        r0 = last_round + 2
+        for key, per_tx, minimal in (("pgbench_1", 1, False), ("pgbench_10", 10, False),
+                                     ("pgbench_min", 1, True)):
+            log(f"  pgbench {key}, {args.pool} clients ...")
+            fig[key] = pgbench(args, pg, db, tmp, key[8:], per_tx, args.pool, r0, minimal)
+            log(f"    {fig[key]['events_per_s']:.0f} events/s, postgres "
+                f"{fig[key]['cpu_per_event']['postgres_us']} us/event")
+            r0 += 2 * 10 ** 6
+    fig["load_after"] = os.getloadavg()[0]
+    return fig
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--bin", default=str(ROOT / "build" / "ivs-syncd"))
     ap.add_argument("--load", default=str(ROOT / "build" / "ingest_load"))
-    ap.add_argument("--shows", type=int, default=1000, help="shows (one channel each)")
+    ap.add_argument("--shows", type=int, default=20000, help="shows (one channel each)")
     ap.add_argument("--events", type=int, default=60000,
-                    help="pre-signed events for the max-rate phase (it stops at --duration)")
+                    help="pre-signed events per phase (a phase stops at --duration)")
     ap.add_argument("--duration", type=float, default=10, help="seconds per phase")
-    ap.add_argument("--conns", type=int, default=64, help="client connections, max-rate phase")
+    ap.add_argument("--conns", type=int, default=32, help="client connections, max-rate phase")
     ap.add_argument("--half-rate", type=float, default=0,
-                    help="rate of phase (b), events/s (default: half the measured max)")
-    ap.add_argument("--half-conns", type=int, default=64, help="client connections, half-rate phase")
-    ap.add_argument("--pool", type=int, default=4, help="DB_POOL_SIZE (= pgbench clients)")
+                    help="rate of phase (b), events/s (default: half the run's measured max)")
+    ap.add_argument("--half-conns", type=int, default=32, help="client connections, half-rate phase")
+    ap.add_argument("--pool", type=int, default=8, help="DB_POOL_SIZE (= pgbench clients)")
     ap.add_argument("--grace", type=int, default=3600,
                     help="END_GRACE_SECONDS (>0 keeps shows 'live' between streams, so "
                          "every Start/End applies)")
-    ap.add_argument("--pgbench-seconds", type=int, default=8)
-    ap.add_argument("--history", type=int, default=100000,
-                    help="old events in ivs_sync.events before the run (0 = empty table)")
+    ap.add_argument("--pgbench-seconds", type=int, default=6)
+    ap.add_argument("--tables", default="empty,week",
+                    help="events table states, comma-separated: empty (analyzed empty), "
+                         "week (--week-rows old events, analyzed)")
+    ap.add_argument("--week-rows", type=int, default=6048000,
+                    help="old events for 'week' (a week at 10 events/s = 6,048,000)")
+    ap.add_argument("--runs", type=int, default=3, help="runs per table state (medians printed)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="signing processes")
-    ap.add_argument("--durable", action="store_true",
-                    help="fsync=on, synchronous_commit=on (default: off, as in the tests)")
+    ap.add_argument("--fast", action="store_true",
+                    help="fsync=off, synchronous_commit=off (the tests' settings; default: durable)")
     ap.add_argument("--skip-limits", action="store_true", help="no pgbench / openssl speed")
     ap.add_argument("--env", action="append", default=[], help="extra daemon env K=V")
     ap.add_argument("--json", help="also write the figures as JSON here")
@@ -348,42 +572,13 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="ivs-bench-"))
     tag = "b"
     pg = None
-    d = None
     fig = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                     capture_output=True, text=True).stdout.strip(),
-           "load_before": os.getloadavg()[0], "shows": args.shows, "pool": args.pool,
-           "durable": args.durable}
+           "load_before": os.getloadavg(), "shows": args.shows, "pool": args.pool,
+           "conns": args.conns, "durable": not args.fast, "states": {}}
+    ok = True
     try:
-        log("ingest bench: PostgreSQL ...")
-        pg = PG()
-        if args.durable:
-            with open(os.path.join(pg.data, "postgresql.conf"), "a") as f:
-                f.write("\nfsync = on\nsynchronous_commit = on\nfull_page_writes = on\n")
-            pg.stop()
-            pg.start()
-        db = "bench"
-        pg.psql(f"CREATE DATABASE {db}")
-        env = clean_env(DATABASE_URL=pg.url(db))
-        run([args.bin, "migrate"], env=env, cwd=str(ROOT))
-        pg.psql(f"INSERT INTO public.shows (title, status, ivs_channel_arn) "
-                f"SELECT 'bench ' || i, 'scheduled', "
-                f"'arn:aws:ivs:us-east-1:{ACCOUNT}:channel/bench' || lpad(i::text, 8, '0') "
-                f"FROM generate_series(0, {args.shows - 1}) i", db)
-        if args.history:
-            # a steady-state events table (EVENT_RETENTION keeps days of them), analyzed:
-            # plans cached by long-lived connections are those of a populated table
-            pg.psql(f"INSERT INTO ivs_sync.events (event_id, sns_message_id, via, channel_arn, "
-                    f"account, detail_type, event_name, stream_id, event_time, received_at, "
-                    f"outcome, shows_changed) SELECT 'hist-' || i, 'hist-mid-' || i, 'sns', "
-                    f"'arn:aws:ivs:us-east-1:{ACCOUNT}:channel/bench' || "
-                    f"lpad((i % {args.shows})::text, 8, '0'), '{ACCOUNT}', "
-                    f"'IVS Stream State Change', CASE WHEN (i / {args.shows}) % 2 = 0 "
-                    f"THEN 'Stream Start' ELSE 'Stream End' END, 'st-hist-' || (i % {args.shows}) "
-                    f"|| '-' || (i / {args.shows} / 2), to_timestamp({BASE_TIME} - {args.history} + i), "
-                    f"now() - interval '1 day', 'applied', 1 "
-                    f"FROM generate_series(0, {args.history - 1}) i", db)
-        pg.psql("VACUUM ANALYZE", db)
         keydir = Path(args.cache) if args.cache else tmp
         keydir.mkdir(parents=True, exist_ok=True)
         certdir = keydir / "certs"
@@ -394,95 +589,45 @@ def main():
             run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
                  str(keydir / "key.pem"), "-out", str(certdir / CERT_NAME), "-days", "30",
                  "-subj", "/CN=sns.amazonaws.com"])
-        tmp_key = keydir
-        rounds_a = max(2, -(-args.events // args.shows))
-        log(f"pre-signing {rounds_a * args.shows} notifications (max-rate phase) ...")
-        fa = sign(args, tmp_key, tag, 0, rounds_a, tmp / "a.bin")
+        rounds = max(2, -(-args.events // args.shows))
+        log(f"pre-signing 2 x {rounds * args.shows} notifications ...")
+        fa = sign(args, keydir, tag, 0, rounds, tmp / "a.bin")
+        fb = sign(args, keydir, tag, B_FIRST, rounds, tmp / "b.bin")
 
-        denv = dict(DATABASE_URL=pg.url(db), LISTEN="127.0.0.1:0", LOG_LEVEL="info",
-                    SNS_TOPIC_ARNS=TOPIC, SNS_CERT_DIR=str(certdir), DB_POOL_SIZE=str(args.pool),
-                    RECONCILE_INTERVAL="0", END_GRACE_SECONDS=str(args.grace))
-        for kv in args.env:
-            k, _, v = kv.partition("=")
-            denv[k] = v
-        d = Daemon(args.bin, clean_env(**denv), str(tmp / "daemon.log"))
-        time.sleep(1.0)
-        fig["idle_rss_start_kb"] = rss_kb(d.proc.pid)
-
-        log(f"(a) max rate, {args.conns} connections, {args.duration:g} s ...")
-        sampler = RssSampler(d.proc.pid)
-        sampler.start()
-        meas = Measure(d.proc.pid, pg)
-        ra = drive(args, d.port, fa, tmp / "a.res", 0, args.conns, args.duration)
-        ra["cpu_per_event"] = meas.done(ra["ok"])
-        sampler.stop.set()
-        sampler.join()
-        fig["max"] = ra
-        log(f"  {ra}")
-        res_a = read_results(tmp / "a.res")
-
-        half = args.half_rate or ra["rate"] / 2
-        n_b = int(half * args.duration) + args.shows
-        rounds_b = max(2, -(-n_b // args.shows))
-        log(f"pre-signing {rounds_b * args.shows} notifications (half-rate phase) ...")
-        fb = sign(args, tmp_key, tag, B_FIRST, rounds_b, tmp / "b.bin")
-        fig["idle_rss_after_kb"] = rss_kb(d.proc.pid)
-
-        log(f"(b) fixed rate {half:.0f}/s, {args.half_conns} connections, {args.duration:g} s ...")
-        sampler = RssSampler(d.proc.pid)
-        sampler.start()
-        meas = Measure(d.proc.pid, pg)
-        rb = drive(args, d.port, fb, tmp / "b.res", half, args.half_conns, args.duration)
-        rb["cpu_per_event"] = meas.done(rb["ok"])
-        sampler.stop.set()
-        sampler.join()
-        fig["half"] = rb
-        fig["half"]["target_rate"] = half
-        log(f"  {rb}")
-        res_b = read_results(tmp / "b.res")
-        time.sleep(1.0)
-        fig["idle_rss_end_kb"] = rss_kb(d.proc.pid)
-        fig["peak_rss_kb"] = rss_kb(d.proc.pid, "VmHWM")
-        fig["peak_rss_sampled_kb"] = max(sampler.peak, fig["idle_rss_start_kb"])
-        d.stop()
-        d = None
-
-        # database check: every 2xx event recorded, shows = last event per channel
-        expected, last = {}, {}
-        omap = {"a": "applied", "d": "duplicate", "s": "stale", "i": "ignored", "c": "check"}
-        for first_round, res in ((0, res_a), (B_FIRST, res_b)):
-            for i, st, _, oc in res:
-                if not 200 <= st < 300:
-                    continue
-                ch, rnd = i % args.shows, first_round + i // args.shows
-                expected[f"bench-{tag}-{ch}-{rnd}"] = omap.get(oc, oc)
-                live = rnd % 2 == 0
-                prev = last.get(ch)
-                if prev is None or rnd > prev[3]:
-                    last[ch] = (live, f"st-{tag}-{ch}-{rnd // 2}", BASE_TIME + rnd, rnd)
-        last = {ch: v[:3] for ch, v in last.items()}
-        outcomes = {}
-        for oc in expected.values():
-            outcomes[oc] = outcomes.get(oc, 0) + 1
-        fig["outcomes"] = outcomes
-        log("checking the database ...")
-        fig["check"] = check_db(pg, db, tag, expected, last)
-        last_round = B_FIRST + (rb["next"] - 1) // args.shows
-
+        log("ingest bench: PostgreSQL ...")
+        pg = PG()
+        if not args.fast:
+            with open(os.path.join(pg.data, "postgresql.conf"), "a") as f:
+                f.write("\nfsync = on\nsynchronous_commit = on\nfull_page_writes = on\n")
+            pg.stop()
+            pg.start()
+        for state in [x for x in args.tables.split(",") if x]:
+            db = "bench_" + state
+            pg.psql(f"CREATE DATABASE {db}")
+            run([args.bin, "migrate"], env=clean_env(DATABASE_URL=pg.url(db)), cwd=str(ROOT))
+            pg.psql(f"INSERT INTO public.shows (title, status, ivs_channel_arn) "
+                    f"SELECT 'bench ' || i, 'scheduled', "
+                    f"'arn:aws:ivs:us-east-1:{ACCOUNT}:channel/bench' || lpad(i::text, 8, '0') "
+                    f"FROM generate_series(0, {args.shows - 1}) i", db)
+            if state == "week":
+                log(f"{state}: filling {args.week_rows} old events ...")
+                fill_history(pg, db, args, args.week_rows)
+            runs = []
+            for k in range(args.runs):
+                log(f"{state}: run {k + 1} of {args.runs} (load avg {os.getloadavg()[0]:.2f}) ...")
+                r = one_run(args, pg, db, tmp, tag, fa, fb, certdir, state != "week")
+                runs.append(r)
+                ok = ok and not r["check"]["problems"] and r["max"]["errors"] == 0 \
+                    and r["half"]["errors"] == 0
+                report_run(f"{state} #{k + 1}", r)
+            fig["states"][state] = {"rows_before": args.week_rows if state == "week" else 0,
+                                    "runs": runs}
+            pg.psql(f"DROP DATABASE {db}")
         if not args.skip_limits:
-            log(f"pgbench, {args.pool} clients, 1 event per transaction ...")
-            fig["pgbench_1"] = pgbench(args, pg, db, tmp, "p1", 1, args.pool, last_round + 2)
-            log(f"  {fig['pgbench_1']}")
-            log(f"pgbench, {args.pool} clients, 10 events per transaction ...")
-            fig["pgbench_10"] = pgbench(args, pg, db, tmp, "p10", 10, args.pool,
-                                        last_round + 2 + 2 * 10 ** 6)
-            log(f"  {fig['pgbench_10']}")
             log("openssl speed -seconds 3 rsa2048 ...")
             fig["openssl_sign_s"], fig["openssl_verify_s"] = openssl_verify()
-        fig["load_after"] = os.getloadavg()[0]
+        fig["load_after"] = os.getloadavg()
     finally:
-        if d:
-            d.stop()
         if pg:
             pg.destroy()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -490,51 +635,100 @@ def main():
     report(fig)
     if args.json:
         Path(args.json).write_text(json.dumps(fig, indent=2) + "\n")
-    return 0 if not fig["check"]["problems"] and fig["max"]["errors"] == 0 and \
-        fig["half"]["errors"] == 0 else 1
+    return 0 if ok else 1
+
+
+def mb(kb):
+    return f"{kb / 1024:.1f} MB"
+
+
+def report_run(name, r):
+    a, b = r["max"], r["half"]
+    c = r["check"]
+    line = (f"{name}: load {r['load_before']:.2f}; max {a['rate']:.0f}/s p99 {a['p99_ms']:.1f} ms "
+            f"pg {a['cpu_per_event']['postgres_us']} us/ev; half {b['rate']:.0f}/s p50 "
+            f"{b['p50_ms']:.2f} p99 {b['p99_ms']:.2f} ms pg {b['cpu_per_event']['postgres_us']} us/ev; "
+            f"RSS {mb(r['idle_rss_start_kb'])} idle, {mb(r['peak_rss_kb'])} peak; errors "
+            f"{a['errors'] + a['unanswered'] + b['errors'] + b['unanswered']}; db check "
+            f"{'ok' if not c['problems'] else 'FAILED'}")
+    if "pgbench_1" in r:
+        line += (f"; pgbench own 1/tx {r['pgbench_1']['events_per_s']:.0f}, own 10/tx "
+                 f"{r['pgbench_10']['events_per_s']:.0f}, minimal 1/tx "
+                 f"{r['pgbench_min']['events_per_s']:.0f} events/s")
+    log(line)
+    for p in c["problems"]:
+        log(f"  PROBLEM: {p}")
+
+
+def get(r, path):
+    for k in path.split("."):
+        if r is None or k not in r:
+            return None
+        r = r[k]
+    return r
 
 
 def report(f):
-    mb = lambda kb: f"{kb / 1024:.1f} MB"  # noqa: E731
-    a, b = f["max"], f["half"]
+    la = f["load_before"]
     print(f"\n== ivs-syncd ingest benchmark  {f['date']}  commit {f['commit']}  "
-          f"(load avg {f['load_before']:.2f} before, {f.get('load_after', 0):.2f} after; "
-          f"{os.cpu_count()} CPUs; {f['shows']} shows; pool {f['pool']}; "
-          f"{'durable' if f['durable'] else 'fsync=off'})")
-    for name, r in (("max rate", a), ("half rate", b)):
-        tgt = f" (target {r['target_rate']:.0f}/s)" if "target_rate" in r else ""
-        print(f"{name:>10}: {r['rate']:8.0f} events/s{tgt}  p50 {r['p50_ms']:.2f}  "
-              f"p90 {r['p90_ms']:.2f}  p99 {r['p99_ms']:.2f}  max {r['max_ms']:.2f} ms  "
-              f"errors {r['errors'] + r['unanswered']}  ({r['ok']} ok in {r['elapsed']:.1f} s)")
-        c = r.get("cpu_per_event", {})
-        print(f"{'':>12}CPU per event: daemon {c.get('daemon_us')} us, postgres "
-              f"{c.get('postgres_us')} us, load generator {c.get('loadgen_us')} us "
-              f"(those used {c.get('machine_busy')} of {os.cpu_count()} CPUs)")
-    print(f"       RSS: peak {mb(f['peak_rss_kb'])} (VmHWM), idle {mb(f['idle_rss_start_kb'])} "
-          f"at start, {mb(f['idle_rss_end_kb'])} after the load")
-    c = f["check"]
-    print(f"  database: {c['recorded']} recorded / {c['answered_2xx']} answered 2xx, "
-          f"missing {c['missing']}, extra {c['stored_not_answered_2xx']}, "
-          f"wrong outcome {c['wrong_outcome']}; shows wrong {c['shows_wrong']} of "
-          f"{c['shows_checked']}; outcomes {f['outcomes']}")
-    for p in c["problems"]:
-        print(f"  PROBLEM: {p}")
-    if "pgbench_1" in f:
-        p1, p10 = f["pgbench_1"], f["pgbench_10"]
-        print(f"   pgbench: {p1['events_per_s']:8.0f} events/s at 1 event/tx, "
-              f"{p10['events_per_s']:8.0f} events/s at 10 events/tx ({f['pool']} clients)")
-        print(f"{'':>12}CPU per event: postgres {p1['cpu_per_event']['postgres_us']} us at 1/tx, "
-              f"{p10['cpu_per_event']['postgres_us']} us at 10/tx; pgbench "
-              f"{p1['cpu_per_event']['pgbench_us']} / {p10['cpu_per_event']['pgbench_us']} us")
-        print(f"   openssl: {f['openssl_verify_s']:8.0f} rsa2048 verify/s (one core)")
-        r1 = a["rate"] / p1["events_per_s"] if p1["events_per_s"] else 0
-        r10 = a["rate"] / p10["events_per_s"] if p10["events_per_s"] else 0
-        print(f"    ratios: ivs-syncd / pgbench 1/tx = {r1:.2f}x, / pgbench 10/tx = {r10:.2f}x")
-        goals = [("max rate >= 1.0x pgbench 1/tx", r1 >= 1.0),
-                 ("half-rate p99 < 10 ms", b["p99_ms"] < 10),
-                 ("peak RSS < 64 MB", f["peak_rss_kb"] < 64 * 1024),
-                 ("idle RSS < 16 MB", f["idle_rss_end_kb"] < 16 * 1024)]
-        print("     goals: " + "; ".join(f"{g} {'MET' if ok else 'not met'}" for g, ok in goals))
+          f"({os.cpu_count()} CPUs; load avg {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} before, "
+          f"{' '.join(f'{x:.2f}' for x in f.get('load_after', (0, 0, 0)))} after; "
+          f"{f['shows']} shows; pool {f['pool']}; {f['conns']} connections; "
+          f"{'durable: fsync on, synchronous_commit on' if f['durable'] else 'fsync off'})")
+    goals = []
+    pgcpu = {}
+    for state, st in f["states"].items():
+        runs = st["runs"]
+        m = lambda p: median([get(r, p) for r in runs])  # noqa: E731
+        print(f"\n-- events table {state} at start ({st['rows_before']} rows, analyzed); "
+              f"median of {len(runs)} runs (load avg at start of each: "
+              f"{', '.join('%.2f' % r['load_before'] for r in runs)})")
+        for name, k in (("max rate", "max"), ("half rate", "half")):
+            tgt = f" (target {m(k + '.target_rate'):.0f}/s)" if k == "half" else ""
+            print(f"{name:>10}: {m(k + '.rate'):8.0f} events/s{tgt}  p50 {m(k + '.p50_ms'):.2f}  "
+                  f"p90 {m(k + '.p90_ms'):.2f}  p99 {m(k + '.p99_ms'):.2f}  "
+                  f"max {m(k + '.max_ms'):.2f} ms  errors "
+                  f"{sum(get(r, k + '.errors') + get(r, k + '.unanswered') for r in runs)}")
+            print(f"{'':>12}events per statement {m(k + '.events_per_statement')}; backends "
+                  f"(run 1, share of busy samples) {runs[0][k].get('waits')}")
+            print(f"{'':>12}CPU per event: postgres {m(k + '.cpu_per_event.postgres_us')} us, "
+                  f"daemon {m(k + '.cpu_per_event.daemon_us')} us, load generator "
+                  f"{m(k + '.cpu_per_event.loadgen_us')} us "
+                  f"(those used {m(k + '.cpu_per_event.machine_busy')} of {os.cpu_count()} CPUs)")
+        print(f"       RSS: idle {mb(m('idle_rss_start_kb'))} at start, "
+              f"{mb(m('idle_rss_end_kb'))} after; peak {mb(max(r['peak_rss_kb'] for r in runs))} "
+              f"(VmHWM, highest run)")
+        bad = [r["check"] for r in runs if r["check"]["problems"]]
+        print(f"  database: {sum(r['check']['recorded'] for r in runs)} recorded / "
+              f"{sum(r['check']['answered_2xx'] for r in runs)} answered 2xx over the runs; "
+              f"{'every run clean' if not bad else str(len(bad)) + ' runs with PROBLEMS'}")
+        if "pgbench_1" in runs[0]:
+            for key, label in (("pgbench_1", "ivs-syncd's statement, 1 event/tx"),
+                               ("pgbench_10", "ivs-syncd's statement, 10 events/tx"),
+                               ("pgbench_min", "minimal SQL (INSERT + UPDATE), 1 event/tx")):
+                print(f"   pgbench: {m(key + '.events_per_s'):8.0f} events/s  postgres "
+                      f"{m(key + '.cpu_per_event.postgres_us')} us/event  ({label}, "
+                      f"{f['pool']} clients)")
+            rmin = m("max.rate") / m("pgbench_min.events_per_s")
+            print(f"    ratios: ivs-syncd max / pgbench minimal 1/tx = {rmin:.2f}x, "
+                  f"/ own 1/tx = {m('max.rate') / m('pgbench_1.events_per_s'):.2f}x, "
+                  f"/ own 10/tx = {m('max.rate') / m('pgbench_10.events_per_s'):.2f}x")
+            goals.append((f"{state}: max >= 1.5x pgbench minimal 1/tx ({rmin:.2f}x)", rmin >= 1.5))
+        pgcpu[state] = m("max.cpu_per_event.postgres_us")
+        goals.append((f"{state}: half-rate p99 < 5 ms ({m('half.p99_ms'):.2f})",
+                      m("half.p99_ms") < 5))
+        goals.append((f"{state}: idle RSS < 16 MB", m("idle_rss_end_kb") < 16 * 1024))
+        goals.append((f"{state}: peak RSS < 64 MB",
+                      max(r["peak_rss_kb"] for r in runs) < 64 * 1024))
+        goals.append((f"{state}: postgres CPU/event at max <= 250 us ({pgcpu[state]})",
+                      pgcpu[state] <= 250))
+    if "openssl_verify_s" in f:
+        print(f"\n   openssl: {f['openssl_verify_s']:8.0f} rsa2048 verify/s (one core)")
+    if "empty" in pgcpu and "week" in pgcpu:
+        ratio = pgcpu["week"] / pgcpu["empty"] if pgcpu["empty"] else 0
+        goals.append((f"postgres CPU/event flat, empty -> week ({ratio:.2f}x)", ratio <= 1.2))
+    print("\n     goals:\n" + "\n".join(f"       {'MET    ' if ok else 'not met'} {g}"
+                                     for g, ok in goals))
     print(f"   (bench took {f['seconds']} s)")
 
 
