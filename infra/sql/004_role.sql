@@ -44,11 +44,9 @@ BEGIN
                        array_to_string(ivs_sync._shows_columns(false), ', '), r);
     RETURN NEXT format('GRANT UPDATE (%s) ON public.shows TO %s',
                        array_to_string(ivs_sync._shows_columns(true), ', '), r);
-    RETURN NEXT format('GRANT SELECT ON ivs_sync.migrations TO %s', r);
-    RETURN NEXT format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s',
-                       (SELECT string_agg(format('ivs_sync.%I', c.relname), ', ' ORDER BY c.relname)
-                        FROM pg_class c WHERE c.relnamespace = 'ivs_sync'::regnamespace
-                          AND c.relkind IN ('r', 'p') AND c.relname <> 'migrations'), r);
+    RETURN NEXT format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ivs_sync TO %s', r);
+    RETURN NEXT format('REVOKE INSERT, UPDATE, DELETE ON ivs_sync.migrations FROM %s', r);
+    RETURN NEXT format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA ivs_sync TO %s', r);
     RETURN NEXT format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ivs_sync TO %s', r);
     IF rls THEN
         RETURN NEXT format('DROP POLICY IF EXISTS %I ON public.shows', 'ivs_syncd_' || p_role || '_select');

@@ -238,6 +238,6 @@ def test_readme_role_sql_makes_a_role_serve(pg, supa, signer, daemon_factory):
     # and it is exactly what migrate --grant-to would run
     out = migrate(clean_env(DATABASE_URL=pg.url(db)), "--grant-to", role)
     ran = [l[len("migrate: "):] for l in out.splitlines()
-           if l.startswith(("migrate: GRANT", "migrate: DROP", "migrate: CREATE"))]
+           if l.startswith(("migrate: GRANT", "migrate: REVOKE", "migrate: DROP", "migrate: CREATE"))]
     norm = lambda x: " ".join(x.replace(";", " ").split())
     assert norm(" ".join(ran)) == norm(sql), (ran, sql)
