@@ -168,6 +168,12 @@ def test_readiness_follows_the_database():
             d.wait_ready(timeout=10, status=503)
             st, body = d.json("GET", "/readyz")
             assert st == 503 and body["reason"] == "database unavailable"
+            # nothing of libpq's text (socket paths, ports, hosts, users) reaches a client;
+            # the detail is in the log and in doctor
+            raw = json.dumps(body)
+            for secret in (pg.dir, str(pg.port), "ivs", "socket", "connection"):
+                assert secret not in raw, (secret, body)
+            assert set(body) <= {"status", "reason", "error"}, body
             assert time.time() - t0 < 6
             st, _ = d.json("GET", "/healthz")
             assert st == 200
