@@ -455,6 +455,20 @@ void http_ctx_add_header(struct http_ctx *c, const char *name, const char *value
     evhttp_add_header(&c->out_headers, name, value);
 }
 
+void http_ctx_cors(struct http_ctx *c, const char *allow_origins, const char *allow_headers,
+                   const char *allow_methods)
+{
+    const char *origin = http_ctx_header(c, "Origin");
+    if (!allow_origins || !strcmp(allow_origins, "*")) {
+        http_ctx_add_header(c, "Access-Control-Allow-Origin", "*");
+    } else if (origin && config_list_contains(allow_origins, origin, strlen(origin))) {
+        http_ctx_add_header(c, "Access-Control-Allow-Origin", origin);
+        http_ctx_add_header(c, "Vary", "Origin");
+    }
+    http_ctx_add_header(c, "Access-Control-Allow-Headers", allow_headers);
+    http_ctx_add_header(c, "Access-Control-Allow-Methods", allow_methods);
+}
+
 void http_ctx_log_field(struct http_ctx *c, const char *json_member)
 {
     size_t n = strlen(c->fields);

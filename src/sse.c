@@ -261,17 +261,8 @@ static void on_notify(const char *channel, const char *payload, void *arg)
 
 static void cors(struct sse *s, struct http_ctx *ctx)
 {
-    const char *allow = s->cfg->cors_allow_origins;
-    const char *origin = http_ctx_header(ctx, "Origin");
-    if (!allow || !strcmp(allow, "*")) {
-        http_ctx_add_header(ctx, "Access-Control-Allow-Origin", "*");
-    } else if (origin && config_list_contains(allow, origin, strlen(origin))) {
-        http_ctx_add_header(ctx, "Access-Control-Allow-Origin", origin);
-        http_ctx_add_header(ctx, "Vary", "Origin");
-    }
-    http_ctx_add_header(ctx, "Access-Control-Allow-Headers",
-                        "authorization, x-client-info, apikey, last-event-id");
-    http_ctx_add_header(ctx, "Access-Control-Allow-Methods", "GET, OPTIONS");
+    http_ctx_cors(ctx, s->cfg->cors_allow_origins,
+                  "authorization, x-client-info, apikey, last-event-id", "GET, OPTIONS");
 }
 
 /* Start the stream of ctx on sh (NULL: admin), first event included. */
