@@ -235,6 +235,57 @@ static int set_str(char **slot, const char *v)
     return 0;
 }
 
+/* A numeric option: parse v, check [min, max], store; else "NAME: problem" and -1. */
+static int set_number(struct config *cfg, const struct opt *o, const char *v, FILE *err)
+{
+    char *base = (char *)cfg, *end, shown[64];
+    double d = 0;
+    long l = 0;
+    int bad;
+    errno = 0;
+    if (o->type == T_INT) {
+        l = strtol(v, &end, 10);
+        bad = end == v || *end || errno;
+        d = (double)l;
+        snprintf(shown, sizeof(shown), "%ld", l);
+    } else if (o->type == T_DOUBLE) {
+        d = strtod(v, &end);
+        bad = end == v || *end || errno || !isfinite(d);
+        snprintf(shown, sizeof(shown), "%g", d);
+    } else {
+        bad = parse_suffixed(v, &d, o->type != T_SIZE) < 0;
+        snprintf(shown, sizeof(shown), "%s", v);
+    }
+    if (bad) {
+        fprintf(err, "%s: \"%s\" is not %s\n", o->name, v,
+                o->type == T_INT      ? "an integer"
+                : o->type == T_DOUBLE ? "a number"
+                : o->type == T_SIZE   ? "a size (e.g. 256k, 1m)"
+                                      : "a duration (e.g. 30, 30s, 5m, 1h, 7d)");
+        return -1;
+    }
+    if (o->type == T_INT ? l < (long)o->min || l > (long)o->max : d < o->min || d > o->max) {
+        if (o->type == T_INT || o->type == T_SIZE)
+            fprintf(err, "%s: %s out of range (%.0f..%.0f%s)\n", o->name, shown, o->min, o->max,
+                    o->type == T_SIZE ? " bytes" : "");
+        else
+            fprintf(err, "%s: %s out of range (%g..%g%s)\n", o->name, shown, o->min, o->max,
+                    o->type == T_DOUBLE ? "" : " seconds");
+        return -1;
+    }
+    if (o->type == T_SECONDS && d != floor(d)) {
+        fprintf(err, "%s: %s is not a whole number of seconds\n", o->name, v);
+        return -1;
+    }
+    if (o->type == T_INT || o->type == T_SECONDS)
+        *(int *)(base + o->off) = o->type == T_INT ? (int)l : (int)d;
+    else if (o->type == T_SIZE)
+        *(size_t *)(base + o->off) = (size_t)d;
+    else
+        *(double *)(base + o->off) = d; // cppcheck-suppress invalidPointerCast
+    return 0;
+}
+
 /* The index of v among the words of a choice option (in the order of its enum
  * in config.h); else "NAME: "v" is not a or b" (or "one of a, b, c") and -1. */
 static int choice(const struct opt *o, const char *v, FILE *err)
@@ -264,9 +315,6 @@ static int choice(const struct opt *o, const char *v, FILE *err)
 static int opt_set(struct config *cfg, const struct opt *o, const char *v, FILE *err)
 {
     char *base = (char *)cfg;
-    double d;
-    char *end;
-    long l;
     switch (o->type) {
     case T_STR:
     case T_SECRET:
@@ -274,62 +322,11 @@ static int opt_set(struct config *cfg, const struct opt *o, const char *v, FILE 
             goto oom;
         return 0;
     case T_INT:
-        errno = 0;
-        l = strtol(v, &end, 10);
-        if (end == v || *end || errno) {
-            fprintf(err, "%s: \"%s\" is not an integer\n", o->name, v);
-            return -1;
-        }
-        if (l < (long)o->min || l > (long)o->max) {
-            fprintf(err, "%s: %ld out of range (%.0f..%.0f)\n", o->name, l, o->min, o->max);
-            return -1;
-        }
-        *(int *)(base + o->off) = (int)l;
-        return 0;
     case T_DOUBLE:
-        errno = 0;
-        d = strtod(v, &end);
-        if (end == v || *end || errno || !isfinite(d)) {
-            fprintf(err, "%s: \"%s\" is not a number\n", o->name, v);
-            return -1;
-        }
-        if (d < o->min || d > o->max) {
-            fprintf(err, "%s: %g out of range (%g..%g)\n", o->name, d, o->min, o->max);
-            return -1;
-        }
-        *(double *)(base + o->off) = d; // cppcheck-suppress invalidPointerCast
-        return 0;
     case T_SIZE:
-        if (parse_suffixed(v, &d, 0) < 0) {
-            fprintf(err, "%s: \"%s\" is not a size (e.g. 256k, 1m)\n", o->name, v);
-            return -1;
-        }
-        if (d < o->min || d > o->max) {
-            fprintf(err, "%s: %s out of range (%.0f..%.0f bytes)\n", o->name, v, o->min, o->max);
-            return -1;
-        }
-        *(size_t *)(base + o->off) = (size_t)d;
-        return 0;
     case T_SECONDS:
     case T_FSECONDS:
-        if (parse_suffixed(v, &d, 1) < 0) {
-            fprintf(err, "%s: \"%s\" is not a duration (e.g. 30, 30s, 5m, 1h, 7d)\n", o->name, v);
-            return -1;
-        }
-        if (d < o->min || d > o->max) {
-            fprintf(err, "%s: %s out of range (%g..%g seconds)\n", o->name, v, o->min, o->max);
-            return -1;
-        }
-        if (o->type == T_SECONDS) {
-            if (d != floor(d)) {
-                fprintf(err, "%s: %s is not a whole number of seconds\n", o->name, v);
-                return -1;
-            }
-            *(int *)(base + o->off) = (int)d;
-        } else {
-            *(double *)(base + o->off) = d; // cppcheck-suppress invalidPointerCast
-        }
-        return 0;
+        return set_number(cfg, o, v, err);
     case T_BOOL: {
         int b = parse_bool(v);
         if (b < 0) {
@@ -345,8 +342,9 @@ static int opt_set(struct config *cfg, const struct opt *o, const char *v, FILE 
             fprintf(err, "%s: \"%s\" is not host:port\n", o->name, v);
             return -1;
         }
+        char *end;
         errno = 0;
-        l = strtol(colon + 1, &end, 10);
+        long l = strtol(colon + 1, &end, 10);
         if (end == colon + 1 || *end || errno) {
             fprintf(err, "%s: port \"%s\" is not a number\n", o->name, colon + 1);
             return -1;
