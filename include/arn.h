@@ -1,5 +1,6 @@
 /*
- * arn: strict parsing of Amazon IVS channel ARNs.
+ * arn: strict parsing of Amazon IVS channel ARNs (and checks of AWS region
+ * names and SNS topic ARNs).
  *
  *   arn:<partition>:ivs:<region>:<account>:channel/<id>
  *
@@ -43,5 +44,12 @@ int arn_parse_channel(const char *arn, struct arn_channel *out, char *err, size_
  * and at most ARN_REGION_MAX bytes ("us-east-1", "us-gov-west-1"); else 0.
  */
 int aws_region_valid(const char *s, size_t n);
+
+/*
+ * 1 when s[0..n) is an SNS topic ARN, arn:<partition>:sns:<region>:<12 digits>:<name>
+ * (partition aws, aws-cn or aws-us-gov; region as above), the name 1-256 of
+ * [A-Za-z0-9_-], optionally ending in ".fifo"; else 0. (SNS_TOPIC_ARNS.)
+ */
+int arn_sns_topic_valid(const char *s, size_t n);
 
 #endif

@@ -58,6 +58,11 @@ void http_ctx_set_data(struct http_ctx *c, void *data);
 void *http_ctx_data(const struct http_ctx *c);
 /* Add a response header (copied). */
 void http_ctx_add_header(struct http_ctx *c, const char *name, const char *value);
+/* CORS answer headers: Access-Control-Allow-Origin "*" when allow_origins
+ * (CORS_ALLOW_ORIGINS) is unset or "*", else the request's Origin if the list
+ * has it (and Vary: Origin); Access-Control-Allow-Headers and -Methods as given. */
+void http_ctx_cors(struct http_ctx *c, const char *allow_origins, const char *allow_headers,
+                   const char *allow_methods);
 /* An extra field for the access log line, e.g. "\"outcome\":\"applied\"" (copied). */
 void http_ctx_log_field(struct http_ctx *c, const char *json_member);
 

@@ -172,3 +172,34 @@ fail:
     errbuf_set(err, errlen, "%s", msg);
     return -1;
 }
+
+int arn_sns_topic_valid(const char *s, size_t n)
+{
+    static const char *const parts[] = {"arn:aws:sns:", "arn:aws-cn:sns:", "arn:aws-us-gov:sns:"};
+    size_t pl = 0;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && !pl; i++)
+        if (n > strlen(parts[i]) && !memcmp(s, parts[i], strlen(parts[i])))
+            pl = strlen(parts[i]);
+    if (!pl)
+        return 0;
+    const char *r = s + pl, *end = s + n;
+    const char *c = memchr(r, ':', (size_t)(end - r));
+    if (!c || !aws_region_valid(r, (size_t)(c - r)))
+        return 0;
+    const char *a = c + 1;
+    for (int i = 0; i < 12; i++)
+        if (a + i >= end || !is_digit(a[i]))
+            return 0;
+    if (a + 12 >= end || a[12] != ':')
+        return 0;
+    const char *name = a + 13;
+    size_t nl = (size_t)(end - name);
+    if (nl > 5 && !memcmp(end - 5, ".fifo", 5))
+        nl -= 5;
+    if (nl < 1 || nl > 256)
+        return 0;
+    for (size_t i = 0; i < nl; i++)
+        if (!is_alnum(name[i]) && name[i] != '_' && name[i] != '-')
+            return 0;
+    return 1;
+}

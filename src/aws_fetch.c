@@ -277,6 +277,24 @@ done:
 
 static int imds_request(struct aws_creds *c, const char *method, const char *path, http_done_cb cb);
 
+/* The session token is wiped: it serves one fetch. */
+static void imds_drop_token(struct aws_creds *c)
+{
+    if (c->imds_token) {
+        aws_creds_wipe(c->imds_token, strlen(c->imds_token));
+        free(c->imds_token);
+        c->imds_token = NULL;
+    }
+}
+
+/* The fetch failed with c->err set: the token wiped, the chain told. */
+static void imds_failed(struct aws_creds *c)
+{
+    imds_drop_token(c);
+    c->imds_step = 0;
+    aws_creds_fetch_failed(c);
+}
+
 static void imds_fail(struct aws_creds *c, const char *what, const struct http_response *resp)
 {
     if (resp->failed)
@@ -284,13 +302,7 @@ static void imds_fail(struct aws_creds *c, const char *what, const struct http_r
                  resp->error ? resp->error : "transport error");
     else
         snprintf(c->err, sizeof(c->err), "instance metadata %s: HTTP %ld", what, resp->status);
-    if (c->imds_token) {
-        aws_creds_wipe(c->imds_token, strlen(c->imds_token));
-        free(c->imds_token);
-        c->imds_token = NULL;
-    }
-    c->imds_step = 0;
-    aws_creds_fetch_failed(c);
+    imds_failed(c);
 }
 
 static void imds_creds_done(const struct http_response *resp, void *arg)
@@ -302,9 +314,7 @@ static void imds_creds_done(const struct http_response *resp, void *arg)
         imds_fail(c, "credentials", resp);
         return;
     }
-    aws_creds_wipe(c->imds_token, strlen(c->imds_token));
-    free(c->imds_token);
-    c->imds_token = NULL;
+    imds_drop_token(c);
     c->imds_step = 0;
     /* {"Code":"Success","AccessKeyId":..,"SecretAccessKey":..,"Token":..,"Expiration":..} */
     json_object *root = NULL;
@@ -335,11 +345,7 @@ static void imds_role_done(const struct http_response *resp, void *arg)
     if (resp->failed || resp->status != 200) {
         if (!resp->failed && resp->status == 404) {
             snprintf(c->err, sizeof(c->err), "instance metadata: no IAM role attached");
-            c->imds_step = 0;
-            aws_creds_wipe(c->imds_token, strlen(c->imds_token));
-            free(c->imds_token);
-            c->imds_token = NULL;
-            aws_creds_fetch_failed(c);
+            imds_failed(c);
             return;
         }
         imds_fail(c, "role", resp);
@@ -356,8 +362,7 @@ static void imds_role_done(const struct http_response *resp, void *arg)
     }
     if (!ok) {
         snprintf(c->err, sizeof(c->err), "instance metadata: the role name is missing or odd");
-        c->imds_step = 0;
-        aws_creds_fetch_failed(c);
+        imds_failed(c);
         return;
     }
     memcpy(c->imds_role, resp->body, n);
@@ -382,15 +387,13 @@ static void imds_token_done(const struct http_response *resp, void *arg)
     if (n == 0 || n > 4096 || memchr(resp->body, '\n', n) || memchr(resp->body, '\r', n) ||
         memchr(resp->body, '\0', n)) {
         snprintf(c->err, sizeof(c->err), "instance metadata: malformed session token");
-        c->imds_step = 0;
-        aws_creds_fetch_failed(c);
+        imds_failed(c);
         return;
     }
     c->imds_token = malloc(n + 1);
     if (!c->imds_token) {
         snprintf(c->err, sizeof(c->err), "out of memory");
-        c->imds_step = 0;
-        aws_creds_fetch_failed(c);
+        imds_failed(c);
         return;
     }
     memcpy(c->imds_token, resp->body, n);
@@ -438,11 +441,7 @@ static int imds_request(struct aws_creds *c, const char *method, const char *pat
 
 int aws_fetch_imds(struct aws_creds *c)
 {
-    if (c->imds_token) {
-        aws_creds_wipe(c->imds_token, strlen(c->imds_token));
-        free(c->imds_token);
-        c->imds_token = NULL;
-    }
+    imds_drop_token(c);
     c->imds_step = 1;
     return imds_request(c, "PUT", "/latest/api/token", imds_token_done);
 }

@@ -13,6 +13,7 @@
 #include "arn.h"
 #include "cidr.h"
 #include "log.h"
+#include "secret_file.h"
 
 enum opt_type {
     T_STR,      /* string, may be empty */
@@ -176,54 +177,6 @@ static const struct opt opts[] = {
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
-/* Secrets that may also come from <NAME>_FILE or $CREDENTIALS_DIRECTORY/<NAME>. */
-static const char *const file_secrets[] = {"SERVICE_ROLE_KEY",  "JWT_SECRET",
-                                           "EVENTBRIDGE_TOKEN", "AWS_SECRET_ACCESS_KEY",
-                                           "AWS_SESSION_TOKEN", "DATABASE_URL"};
-#define SECRET_FILE_MAX (64 * 1024)
-
-static int accepts_file(const struct opt *o)
-{
-    for (size_t i = 0; i < sizeof(file_secrets) / sizeof(file_secrets[0]); i++)
-        if (!strcmp(o->name, file_secrets[i]))
-            return 1;
-    return 0;
-}
-
-/* The content of a secret file, one trailing newline (LF or CRLF) stripped.
- * NULL with a message in err when it cannot be read, is too large or empty. */
-static char *read_secret_file(const char *name, const char *where, const char *path, FILE *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(err, "%s: cannot read %s %s: %s\n", name, where, path, strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(SECRET_FILE_MAX + 1);
-    size_t n = buf ? fread(buf, 1, SECRET_FILE_MAX + 1, f) : 0;
-    int bad = !buf || ferror(f);
-    fclose(f);
-    if (bad || n > SECRET_FILE_MAX) {
-        fprintf(err, "%s: cannot read %s %s: %s\n", name, where, path,
-                bad ? "read error" : "larger than 64 KiB");
-        free(buf);
-        return NULL;
-    }
-    if (n > 0 && buf[n - 1] == '\n') {
-        n--;
-        if (n > 0 && buf[n - 1] == '\r')
-            n--;
-    }
-    buf[n] = '\0';
-    if (n == 0 || memchr(buf, '\0', n)) {
-        fprintf(err, "%s: %s %s is %s\n", name, where, path, n ? "binary" : "empty");
-        memset(buf, 0, n);
-        free(buf);
-        return NULL;
-    }
-    return buf;
-}
-
 static void flag_name(const char *name, char *out, size_t outlen)
 {
     size_t i = 0;
@@ -286,13 +239,86 @@ static int set_str(char **slot, const char *v)
     return 0;
 }
 
+/* A numeric option: parse v, check [min, max], store; else "NAME: problem" and -1. */
+static int set_number(struct config *cfg, const struct opt *o, const char *v, FILE *err)
+{
+    char *base = (char *)cfg, *end, shown[64];
+    double d = 0;
+    long l = 0;
+    int bad;
+    errno = 0;
+    if (o->type == T_INT) {
+        l = strtol(v, &end, 10);
+        bad = end == v || *end || errno;
+        d = (double)l;
+        snprintf(shown, sizeof(shown), "%ld", l);
+    } else if (o->type == T_DOUBLE) {
+        d = strtod(v, &end);
+        bad = end == v || *end || errno || !isfinite(d);
+        snprintf(shown, sizeof(shown), "%g", d);
+    } else {
+        bad = parse_suffixed(v, &d, o->type != T_SIZE) < 0;
+        snprintf(shown, sizeof(shown), "%s", v);
+    }
+    if (bad) {
+        fprintf(err, "%s: \"%s\" is not %s\n", o->name, v,
+                o->type == T_INT      ? "an integer"
+                : o->type == T_DOUBLE ? "a number"
+                : o->type == T_SIZE   ? "a size (e.g. 256k, 1m)"
+                                      : "a duration (e.g. 30, 30s, 5m, 1h, 7d)");
+        return -1;
+    }
+    if (o->type == T_INT ? l < (long)o->min || l > (long)o->max : d < o->min || d > o->max) {
+        if (o->type == T_INT || o->type == T_SIZE)
+            fprintf(err, "%s: %s out of range (%.0f..%.0f%s)\n", o->name, shown, o->min, o->max,
+                    o->type == T_SIZE ? " bytes" : "");
+        else
+            fprintf(err, "%s: %s out of range (%g..%g%s)\n", o->name, shown, o->min, o->max,
+                    o->type == T_DOUBLE ? "" : " seconds");
+        return -1;
+    }
+    if (o->type == T_SECONDS && d != floor(d)) {
+        fprintf(err, "%s: %s is not a whole number of seconds\n", o->name, v);
+        return -1;
+    }
+    if (o->type == T_INT || o->type == T_SECONDS)
+        *(int *)(base + o->off) = o->type == T_INT ? (int)l : (int)d;
+    else if (o->type == T_SIZE)
+        *(size_t *)(base + o->off) = (size_t)d;
+    else
+        *(double *)(base + o->off) = d; // cppcheck-suppress invalidPointerCast
+    return 0;
+}
+
+/* The index of v among the words of a choice option (in the order of its enum
+ * in config.h); else "NAME: "v" is not a or b" (or "one of a, b, c") and -1. */
+static int choice(const struct opt *o, const char *v, FILE *err)
+{
+    static const char *const strategy[] = {"auto", "list", "get", NULL};
+    static const char *const logfmt[] = {"json", "text", NULL};
+    static const char *const sseauth[] = {"jwt", "none", NULL};
+    const char *const *w = o->type == T_STRATEGY ? strategy
+                           : o->type == T_LOGFMT ? logfmt
+                                                 : sseauth;
+    size_t n = 0;
+    for (; w[n]; n++)
+        if (!strcmp(v, w[n]))
+            return (int)n;
+    char list[64] = "";
+    for (size_t i = 0, l = 0; i < n && l < sizeof(list); i++)
+        l += (size_t)snprintf(list + l, sizeof(list) - l, "%s%s",
+                              !i       ? ""
+                              : n == 2 ? " or "
+                                       : ", ",
+                              w[i]);
+    fprintf(err, "%s: \"%s\" is not %s%s\n", o->name, v, n == 2 ? "" : "one of ", list);
+    return -1;
+}
+
 /* Parse v into the option's slot; on error write "NAME: problem" and return -1. */
 static int opt_set(struct config *cfg, const struct opt *o, const char *v, FILE *err)
 {
     char *base = (char *)cfg;
-    double d;
-    char *end;
-    long l;
     switch (o->type) {
     case T_STR:
     case T_SECRET:
@@ -300,62 +326,11 @@ static int opt_set(struct config *cfg, const struct opt *o, const char *v, FILE 
             goto oom;
         return 0;
     case T_INT:
-        errno = 0;
-        l = strtol(v, &end, 10);
-        if (end == v || *end || errno) {
-            fprintf(err, "%s: \"%s\" is not an integer\n", o->name, v);
-            return -1;
-        }
-        if (l < (long)o->min || l > (long)o->max) {
-            fprintf(err, "%s: %ld out of range (%.0f..%.0f)\n", o->name, l, o->min, o->max);
-            return -1;
-        }
-        *(int *)(base + o->off) = (int)l;
-        return 0;
     case T_DOUBLE:
-        errno = 0;
-        d = strtod(v, &end);
-        if (end == v || *end || errno || !isfinite(d)) {
-            fprintf(err, "%s: \"%s\" is not a number\n", o->name, v);
-            return -1;
-        }
-        if (d < o->min || d > o->max) {
-            fprintf(err, "%s: %g out of range (%g..%g)\n", o->name, d, o->min, o->max);
-            return -1;
-        }
-        *(double *)(base + o->off) = d; // cppcheck-suppress invalidPointerCast
-        return 0;
     case T_SIZE:
-        if (parse_suffixed(v, &d, 0) < 0) {
-            fprintf(err, "%s: \"%s\" is not a size (e.g. 256k, 1m)\n", o->name, v);
-            return -1;
-        }
-        if (d < o->min || d > o->max) {
-            fprintf(err, "%s: %s out of range (%.0f..%.0f bytes)\n", o->name, v, o->min, o->max);
-            return -1;
-        }
-        *(size_t *)(base + o->off) = (size_t)d;
-        return 0;
     case T_SECONDS:
     case T_FSECONDS:
-        if (parse_suffixed(v, &d, 1) < 0) {
-            fprintf(err, "%s: \"%s\" is not a duration (e.g. 30, 30s, 5m, 1h, 7d)\n", o->name, v);
-            return -1;
-        }
-        if (d < o->min || d > o->max) {
-            fprintf(err, "%s: %s out of range (%g..%g seconds)\n", o->name, v, o->min, o->max);
-            return -1;
-        }
-        if (o->type == T_SECONDS) {
-            if (d != floor(d)) {
-                fprintf(err, "%s: %s is not a whole number of seconds\n", o->name, v);
-                return -1;
-            }
-            *(int *)(base + o->off) = (int)d;
-        } else {
-            *(double *)(base + o->off) = d; // cppcheck-suppress invalidPointerCast
-        }
-        return 0;
+        return set_number(cfg, o, v, err);
     case T_BOOL: {
         int b = parse_bool(v);
         if (b < 0) {
@@ -371,8 +346,9 @@ static int opt_set(struct config *cfg, const struct opt *o, const char *v, FILE 
             fprintf(err, "%s: \"%s\" is not host:port\n", o->name, v);
             return -1;
         }
+        char *end;
         errno = 0;
-        l = strtol(colon + 1, &end, 10);
+        long l = strtol(colon + 1, &end, 10);
         if (end == colon + 1 || *end || errno) {
             fprintf(err, "%s: port \"%s\" is not a number\n", o->name, colon + 1);
             return -1;
@@ -396,37 +372,19 @@ static int opt_set(struct config *cfg, const struct opt *o, const char *v, FILE 
         return 0;
     }
     case T_STRATEGY:
-        if (!strcmp(v, "auto"))
-            cfg->reconcile_strategy = RECONCILE_AUTO;
-        else if (!strcmp(v, "list"))
-            cfg->reconcile_strategy = RECONCILE_LIST;
-        else if (!strcmp(v, "get"))
-            cfg->reconcile_strategy = RECONCILE_GET;
-        else {
-            fprintf(err, "%s: \"%s\" is not one of auto, list, get\n", o->name, v);
-            return -1;
-        }
-        return 0;
-    case T_SSEAUTH:
-        if (!strcmp(v, "jwt"))
-            cfg->sse_auth = SSE_AUTH_JWT;
-        else if (!strcmp(v, "none"))
-            cfg->sse_auth = SSE_AUTH_NONE;
-        else {
-            fprintf(err, "%s: \"%s\" is not jwt or none\n", o->name, v);
-            return -1;
-        }
-        return 0;
     case T_LOGFMT:
-        if (!strcmp(v, "json"))
-            cfg->log_format = LOG_FORMAT_JSON;
-        else if (!strcmp(v, "text"))
-            cfg->log_format = LOG_FORMAT_TEXT;
-        else {
-            fprintf(err, "%s: \"%s\" is not json or text\n", o->name, v);
+    case T_SSEAUTH: {
+        int i = choice(o, v, err);
+        if (i < 0)
             return -1;
-        }
+        if (o->type == T_STRATEGY)
+            cfg->reconcile_strategy = (enum reconcile_strategy)i;
+        else if (o->type == T_LOGFMT)
+            cfg->log_format = (enum log_format)i;
+        else
+            cfg->sse_auth = (enum sse_auth)i;
         return 0;
+    }
     case T_LOGLEVEL: {
         int lv = log_level_parse(v);
         if (lv < 0) {
@@ -460,77 +418,19 @@ static void print_version(FILE *out)
 }
 
 /* A secret from <NAME>_FILE or $CREDENTIALS_DIRECTORY/<NAME>, if one is set
- * there; *where names the place ("" when none). 0 = none or set, -1 = error. */
+ * there (secret_file); *where names the place ("" when none). 0 = none or set, -1 = error. */
 static int load_secret_file(struct config *cfg, const struct opt *o, const char *env_src,
                             char *where, size_t wherelen, FILE *err)
 {
-    char fname[96], cpath[4096];
-    where[0] = '\0';
-    snprintf(fname, sizeof(fname), "%s_FILE", o->name);
-    const char *fpath = getenv(fname);
-    const char *cdir = getenv("CREDENTIALS_DIRECTORY");
-    int in_cdir = 0;
-    if (cdir && *cdir) {
-        snprintf(cpath, sizeof(cpath), "%s/%s", cdir, o->name);
-        in_cdir = access(cpath, F_OK) == 0;
-    }
-    const char *places[3] = {env_src, fpath && *fpath ? fname : NULL,
-                             in_cdir ? "$CREDENTIALS_DIRECTORY" : NULL};
-    const char *first = NULL;
-    for (int i = 0; i < 3; i++) {
-        if (!places[i])
-            continue;
-        if (first) {
-            fprintf(err, "%s: set in both %s and %s; give a secret in one place only\n", o->name,
-                    first, places[i]);
-            return -1;
-        }
-        first = places[i];
-    }
-    const char *path = places[1] ? fpath : places[2] ? cpath : NULL;
-    if (!path)
-        return 0;
-    char *v = read_secret_file(o->name, places[1] ? fname : "credential", path, err);
-    if (!v)
+    char *v = NULL;
+    if (secret_file_load(o->name, env_src, &v, where, wherelen, err) < 0)
         return -1;
+    if (!v)
+        return 0;
     int r = opt_set(cfg, o, v, err);
     memset(v, 0, strlen(v));
     free(v);
-    snprintf(where, wherelen, "%s", places[1] ? fname : "$CREDENTIALS_DIRECTORY");
     return r;
-}
-
-/* 1 when s[0..n) is an SNS topic ARN: arn:<partition>:sns:<region>:<12 digits>:<name>,
- * name 1-256 of [A-Za-z0-9_-], optionally ending in ".fifo". */
-static int sns_topic_arn_valid(const char *s, size_t n)
-{
-    static const char *const parts[] = {"arn:aws:sns:", "arn:aws-cn:sns:", "arn:aws-us-gov:sns:"};
-    size_t pl = 0;
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && !pl; i++)
-        if (n > strlen(parts[i]) && !memcmp(s, parts[i], strlen(parts[i])))
-            pl = strlen(parts[i]);
-    if (!pl)
-        return 0;
-    const char *r = s + pl, *end = s + n;
-    const char *c = memchr(r, ':', (size_t)(end - r));
-    if (!c || !aws_region_valid(r, (size_t)(c - r)))
-        return 0;
-    const char *a = c + 1;
-    for (int i = 0; i < 12; i++)
-        if (a + i >= end || !isdigit((unsigned char)a[i]))
-            return 0;
-    if (a + 12 >= end || a[12] != ':')
-        return 0;
-    const char *name = a + 13;
-    size_t nl = (size_t)(end - name);
-    if (nl > 5 && !memcmp(end - 5, ".fifo", 5))
-        nl -= 5;
-    if (nl < 1 || nl > 256)
-        return 0;
-    for (size_t i = 0; i < nl; i++)
-        if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-')
-            return 0;
-    return 1;
 }
 
 static int account_id_valid(const char *s, size_t n)
@@ -624,8 +524,9 @@ int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
         if (v && (*v || opts[i].type == T_STR || opts[i].type == T_SECRET) &&
             opt_set(cfg, &opts[i], v, err) < 0)
             return -1;
-        if (accepts_file(&opts[i]) && load_secret_file(cfg, &opts[i], from_env[i], from_file[i],
-                                                       sizeof(from_file[i]), err) < 0)
+        if (secret_file_accepts(opts[i].name) &&
+            load_secret_file(cfg, &opts[i], from_env[i], from_file[i], sizeof(from_file[i]), err) <
+                0)
             return -1;
     }
     int kept = 1, rest = 0;
@@ -657,7 +558,7 @@ int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
             argv[kept++] = argv[i]; /* command-specific (e.g. --once); the command decides */
             continue;
         }
-        if (accepts_file(o)) {
+        if (secret_file_accepts(o->name)) {
             size_t k = (size_t)(o - opts);
             const char *other = from_file[k][0] ? from_file[k] : from_env[k];
             if (other) {
@@ -732,7 +633,7 @@ int config_load(struct config *cfg, int *argc, char **argv, FILE *err)
                                                         : "AWS_ROLE_ARN");
         return -1;
     }
-    if (check_list("SNS_TOPIC_ARNS", cfg->sns_topic_arns, sns_topic_arn_valid,
+    if (check_list("SNS_TOPIC_ARNS", cfg->sns_topic_arns, arn_sns_topic_valid,
                    "an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", err) < 0 ||
         check_list("AWS_ACCOUNT_IDS", cfg->aws_account_ids, account_id_valid,
                    "an AWS account id (12 digits)", err) < 0 ||
@@ -818,7 +719,7 @@ void config_print_help(FILE *out)
         int n = snprintf(text, sizeof(text), "%s", opts[i].help);
         if (opts[i].alt && n >= 0 && (size_t)n < sizeof(text))
             n += snprintf(text + n, sizeof(text) - (size_t)n, " (also read from %s)", opts[i].alt);
-        if (accepts_file(&opts[i]) && n >= 0 && (size_t)n < sizeof(text))
+        if (secret_file_accepts(opts[i].name) && n >= 0 && (size_t)n < sizeof(text))
             n += snprintf(text + n, sizeof(text) - (size_t)n,
                           "; or from %s_FILE or $CREDENTIALS_DIRECTORY/%s", opts[i].name,
                           opts[i].name);
@@ -840,7 +741,7 @@ void config_print_markdown(FILE *out)
         fprintf(out, "| `%s` | `--%s` | %s%s%s | %s", opts[i].name, fn, q, d, q, opts[i].help);
         if (opts[i].alt)
             fprintf(out, "; also read from `%s`", opts[i].alt);
-        if (accepts_file(&opts[i]))
+        if (secret_file_accepts(opts[i].name))
             fprintf(out, "; also from `%s_FILE` or `$CREDENTIALS_DIRECTORY/%s`", opts[i].name,
                     opts[i].name);
         fprintf(out, " |\n");

@@ -17,30 +17,13 @@
 #include "log.h"
 #include "metrics.h"
 #include "pglisten.h"
+#include "show_state.h"
 #include "sync.h"
 
 #define SHOW_BUCKETS 4096
 #define RETRY_HINT   "retry: 3000\n"
 #define CH_STATE     "ivs_sync_show_changed"
 #define CH_VIEWERS   "ivs_sync_show_viewers"
-
-/* The columns of one show row, as pushed. */
-#define SHOW_COLUMNS                                                                               \
-    "id::text, stream_status, is_streaming, status, viewer_count, ivs_stream_id, "                 \
-    "to_json(stream_state_at) #>> '{}'"
-
-struct state {
-    int known;
-    char status[40];
-    char stream_status[40];
-    int is_streaming;
-    char stream_id[160];
-    int has_stream_id;
-    char at[64];
-    int has_at;
-    long long viewers;
-    int has_viewers;
-};
 
 struct show;
 
@@ -59,7 +42,7 @@ struct waiter {
 struct show {
     struct sse *s;
     char id[37];
-    struct state st;
+    struct show_state st;
     int loaded;  /* st is current: read or notified while the LISTEN session is up */
     int loading; /* a query for it is in flight */
     struct sub *subs;
@@ -139,26 +122,11 @@ static void show_maybe_free(struct show *sh)
 
 /* ---- events ---- */
 
-static struct json_object *state_json(const char *id, const struct state *st)
-{
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "showId", json_object_new_string(id));
-    json_object_object_add(o, "streamStatus", json_object_new_string(st->stream_status));
-    json_object_object_add(o, "isStreaming", json_object_new_boolean(st->is_streaming));
-    json_object_object_add(o, "status", json_object_new_string(st->status));
-    json_object_object_add(o, "viewerCount",
-                           st->has_viewers ? json_object_new_int64(st->viewers) : NULL);
-    json_object_object_add(o, "streamId",
-                           st->has_stream_id ? json_object_new_string(st->stream_id) : NULL);
-    json_object_object_add(o, "at", st->has_at ? json_object_new_string(st->at) : NULL);
-    return o;
-}
-
 /* "id: N\nevent: show\ndata: {...}\n\n" (after a retry: hint when asked) into buf. */
-static size_t format_event(struct sse *s, const char *id, const struct state *st, int retry,
+static size_t format_event(struct sse *s, const char *id, const struct show_state *st, int retry,
                            char *buf, size_t len)
 {
-    struct json_object *o = state_json(id, st);
+    struct json_object *o = show_state_json(id, st);
     const char *js =
         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     int n = snprintf(buf, len, "%sid: %llu\nevent: show\ndata: %s\n\n", retry ? RETRY_HINT : "",
@@ -248,98 +216,17 @@ static void push_show(struct show *sh, int admins)
     /* sh may be gone if every subscriber was dropped */
 }
 
-/* ---- parsing ---- */
-
-static void copy_str(char *dst, size_t len, const char *src, int *has)
-{
-    if (has)
-        *has = src != NULL;
-    snprintf(dst, len, "%s", src ? src : "");
-}
-
-/* A notification payload into *st (viewers only when present). 0 ok. */
-static int parse_payload(const char *payload, char *id, size_t idlen, struct state *st)
-{
-    struct json_object *o = json_tokener_parse(payload);
-    if (!o || !json_object_is_type(o, json_type_object)) {
-        if (o)
-            json_object_put(o);
-        return -1;
-    }
-    struct json_object *v;
-    int rc = -1;
-    memset(st, 0, sizeof(*st));
-    if (json_object_object_get_ex(o, "showId", &v) && json_object_is_type(v, json_type_string)) {
-        snprintf(id, idlen, "%s", json_object_get_string(v));
-        rc = 0;
-    }
-    st->known = 1;
-    const char *t;
-    t = json_object_object_get_ex(o, "streamStatus", &v) && json_object_is_type(v, json_type_string)
-            ? json_object_get_string(v)
-            : NULL;
-    copy_str(st->stream_status, sizeof(st->stream_status), t, NULL);
-    t = json_object_object_get_ex(o, "status", &v) && json_object_is_type(v, json_type_string)
-            ? json_object_get_string(v)
-            : NULL;
-    copy_str(st->status, sizeof(st->status), t, NULL);
-    st->is_streaming = json_object_object_get_ex(o, "isStreaming", &v) &&
-                       json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
-    t = json_object_object_get_ex(o, "streamId", &v) && json_object_is_type(v, json_type_string)
-            ? json_object_get_string(v)
-            : NULL;
-    copy_str(st->stream_id, sizeof(st->stream_id), t, &st->has_stream_id);
-    t = json_object_object_get_ex(o, "at", &v) && json_object_is_type(v, json_type_string)
-            ? json_object_get_string(v)
-            : NULL;
-    copy_str(st->at, sizeof(st->at), t, &st->has_at);
-    if (json_object_object_get_ex(o, "viewerCount", &v) && json_object_is_type(v, json_type_int)) {
-        st->viewers = json_object_get_int64(v);
-        st->has_viewers = 1;
-    }
-    json_object_put(o);
-    return rc;
-}
-
-/* The state fields (not the viewer count) are equal. */
-static int same_state(const struct state *a, const struct state *b)
-{
-    return a->known && b->known && !strcmp(a->status, b->status) &&
-           !strcmp(a->stream_status, b->stream_status) && a->is_streaming == b->is_streaming &&
-           a->has_stream_id == b->has_stream_id && !strcmp(a->stream_id, b->stream_id) &&
-           a->has_at == b->has_at && !strcmp(a->at, b->at);
-}
-
-static void row_state(const PGresult *r, int i, struct state *st)
-{
-    memset(st, 0, sizeof(*st));
-    st->known = 1;
-    copy_str(st->stream_status, sizeof(st->stream_status),
-             PQgetisnull(r, i, 1) ? NULL : PQgetvalue(r, i, 1), NULL);
-    st->is_streaming = !PQgetisnull(r, i, 2) && PQgetvalue(r, i, 2)[0] == 't';
-    copy_str(st->status, sizeof(st->status), PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3),
-             NULL);
-    if (!PQgetisnull(r, i, 4)) {
-        st->viewers = strtoll(PQgetvalue(r, i, 4), NULL, 10);
-        st->has_viewers = 1;
-    }
-    copy_str(st->stream_id, sizeof(st->stream_id),
-             PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5), &st->has_stream_id);
-    copy_str(st->at, sizeof(st->at), PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
-             &st->has_at);
-}
-
 /* ---- notifications ---- */
 
 static void on_notify(const char *channel, const char *payload, void *arg)
 {
     struct sse *s = arg;
     char id[64];
-    struct state n;
+    struct show_state n;
     int viewers = !strcmp(channel, CH_VIEWERS);
     metrics_inc(s->m, "ivs_syncd_push_notifications_total",
                 viewers ? "channel=\"viewers\"" : "channel=\"state\"");
-    if (s->closing || parse_payload(payload, id, sizeof(id), &n) < 0)
+    if (s->closing || show_state_parse(payload, id, sizeof(id), &n) < 0)
         return;
     for (char *p = id; *p; p++)
         *p = (char)tolower((unsigned char)*p);
@@ -347,7 +234,7 @@ static void on_notify(const char *channel, const char *payload, void *arg)
     if (!sh)
         return;
     if (viewers) {
-        if (sh->st.known && !same_state(&sh->st, &n)) {
+        if (sh->st.known && !show_state_same(&sh->st, &n)) {
             /* the state changed in the same transaction: its notification follows */
             sh->st.viewers = n.viewers;
             sh->st.has_viewers = n.has_viewers;
@@ -357,7 +244,7 @@ static void on_notify(const char *channel, const char *payload, void *arg)
             return;
         sh->st = n;
     } else {
-        if (same_state(&sh->st, &n))
+        if (show_state_same(&sh->st, &n))
             return; /* nothing new */
         if (sh->st.known) {
             n.viewers = sh->st.viewers;
@@ -374,17 +261,8 @@ static void on_notify(const char *channel, const char *payload, void *arg)
 
 static void cors(struct sse *s, struct http_ctx *ctx)
 {
-    const char *allow = s->cfg->cors_allow_origins;
-    const char *origin = http_ctx_header(ctx, "Origin");
-    if (!allow || !strcmp(allow, "*")) {
-        http_ctx_add_header(ctx, "Access-Control-Allow-Origin", "*");
-    } else if (origin && config_list_contains(allow, origin, strlen(origin))) {
-        http_ctx_add_header(ctx, "Access-Control-Allow-Origin", origin);
-        http_ctx_add_header(ctx, "Vary", "Origin");
-    }
-    http_ctx_add_header(ctx, "Access-Control-Allow-Headers",
-                        "authorization, x-client-info, apikey, last-event-id");
-    http_ctx_add_header(ctx, "Access-Control-Allow-Methods", "GET, OPTIONS");
+    http_ctx_cors(ctx, s->cfg->cors_allow_origins,
+                  "authorization, x-client-info, apikey, last-event-id", "GET, OPTIONS");
 }
 
 /* Start the stream of ctx on sh (NULL: admin), first event included. */
@@ -460,8 +338,8 @@ static void on_show_row(PGresult *res, const char *err, void *arg)
         memset(&sh->st, 0, sizeof(sh->st));
         answer_waiters(sh, 404, "show not found");
     } else {
-        struct state r;
-        row_state(res, 0, &r);
+        struct show_state r;
+        show_state_from_row(res, 0, &r);
         if (!sh->st.known) {
             sh->st = r;
         } else if (!sh->st.has_viewers) { /* a notification came first: it is newer */
@@ -514,9 +392,9 @@ static void on_refresh(PGresult *res, const char *err, void *arg)
         struct show *sh = show_find(s, PQgetvalue(res, i, 0));
         if (!sh || sh->loading)
             continue;
-        struct state r;
-        row_state(res, i, &r);
-        int changed = !same_state(&sh->st, &r) || r.viewers != sh->st.viewers ||
+        struct show_state r;
+        show_state_from_row(res, i, &r);
+        int changed = !show_state_same(&sh->st, &r) || r.viewers != sh->st.viewers ||
                       r.has_viewers != sh->st.has_viewers;
         sh->st = r;
         sh->loaded = 1;
@@ -752,9 +630,10 @@ struct sse *sse_new(struct event_base *base, const struct config *cfg, struct db
     s->refresh_retry = evtimer_new(base, on_refresh_retry, s);
     if (!s->listen || !s->heartbeat || !s->refresh_retry ||
         db_prepare(db, "sse_show",
-                   "SELECT " SHOW_COLUMNS " FROM public.shows WHERE id = $1::uuid") < 0 ||
+                   "SELECT " SHOW_STATE_COLUMNS " FROM public.shows WHERE id = $1::uuid") < 0 ||
         db_prepare(db, "sse_shows",
-                   "SELECT " SHOW_COLUMNS " FROM public.shows WHERE id = ANY($1::uuid[])") < 0) {
+                   "SELECT " SHOW_STATE_COLUMNS
+                   " FROM public.shows WHERE id = ANY($1::uuid[])") < 0) {
         sse_free(s);
         return NULL;
     }

@@ -122,17 +122,8 @@ static void count(struct sync *sy, const char *kind, const char *result)
 
 static void cors(struct sync *sy, struct http_ctx *ctx)
 {
-    const char *allow = sy->c.cfg->cors_allow_origins;
-    const char *origin = http_ctx_header(ctx, "Origin");
-    if (!allow || !strcmp(allow, "*")) {
-        http_ctx_add_header(ctx, "Access-Control-Allow-Origin", "*");
-    } else if (origin && config_list_contains(allow, origin, strlen(origin))) {
-        http_ctx_add_header(ctx, "Access-Control-Allow-Origin", origin);
-        http_ctx_add_header(ctx, "Vary", "Origin");
-    }
-    http_ctx_add_header(ctx, "Access-Control-Allow-Headers",
-                        "authorization, x-client-info, apikey, content-type");
-    http_ctx_add_header(ctx, "Access-Control-Allow-Methods", "POST, OPTIONS");
+    http_ctx_cors(ctx, sy->c.cfg->cors_allow_origins,
+                  "authorization, x-client-info, apikey, content-type", "POST, OPTIONS");
 }
 
 int sync_authorized(const struct config *cfg, const char *h, long long now, char *why,

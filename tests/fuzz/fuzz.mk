@@ -32,8 +32,8 @@ FUZZ_SRC_sns      := sns jsonx arn b64 errbuf iso8601
 FUZZ_SRC_sns_cert := sns jsonx arn b64 errbuf iso8601
 FUZZ_SRC_event    := ivsevent arn jsonx errbuf iso8601
 FUZZ_SRC_jwt      := jwt jsonx b64 errbuf
-FUZZ_SRC_ivs      := ivs_proto arn aws_creds aws_fetch aws_profile errbuf iso8601 jsonx clock config cidr http_client log metrics ratelimit
-FUZZ_SRC_config   := config cidr log arn errbuf
+FUZZ_SRC_ivs      := ivs_proto arn aws_creds aws_fetch aws_profile errbuf iso8601 jsonx clock config secret_file cidr http_client log metrics ratelimit
+FUZZ_SRC_config   := config secret_file cidr log arn errbuf
 
 # extra seed directories from the test fixtures
 FUZZ_TD_sns       := $(wildcard $(TESTDATA)/sns-real)

@@ -183,6 +183,36 @@ TEST(regions)
     CHECK_EQ_INT(aws_region_valid(NULL, 9), 0);
 }
 
+static int topic(const char *s)
+{
+    return arn_sns_topic_valid(s, strlen(s));
+}
+
+static void sns_topics(void)
+{
+    CHECK_EQ_INT(topic("arn:aws:sns:us-east-1:123456789012:ivs-events"), 1);
+    CHECK_EQ_INT(topic("arn:aws-cn:sns:cn-north-1:123456789012:a"), 1);
+    CHECK_EQ_INT(topic("arn:aws-us-gov:sns:us-gov-west-1:123456789012:T_1.fifo"), 1);
+    CHECK_EQ_INT(topic("arn:aws:sns:us-east-1:123456789012:"), 0);
+    CHECK_EQ_INT(topic("arn:aws:sns:us-east-1:123456789012:.fifo"), 0);
+    CHECK_EQ_INT(topic("arn:aws:sns:us-east-1:12345678901:t"), 0);
+    CHECK_EQ_INT(topic("arn:aws:sns:us-east-1:1234567890123:t"), 0);
+    CHECK_EQ_INT(topic("arn:aws:sns:useast1:123456789012:t"), 0);
+    CHECK_EQ_INT(topic("arn:aws:sqs:us-east-1:123456789012:t"), 0);
+    CHECK_EQ_INT(topic("arn:aws:sns:us-east-1:123456789012:a b"), 0);
+    CHECK_EQ_INT(topic("arn:aws:sns:us-east-1:123456789012:a/b"), 0);
+    char big[400];
+    int n = snprintf(big, sizeof(big), "arn:aws:sns:us-east-1:123456789012:");
+    memset(big + n, 'x', 256);
+    big[n + 256] = '\0';
+    CHECK_EQ_INT(topic(big), 1);
+    big[n + 256] = 'x';
+    big[n + 257] = '\0';
+    CHECK_EQ_INT(topic(big), 0);
+    /* only the first n bytes count */
+    CHECK_EQ_INT(arn_sns_topic_valid("arn:aws:sns:us-east-1:123456789012:t trailing", 36), 1);
+}
+
 int main(void)
 {
     RUN(good_standard);
@@ -191,5 +221,6 @@ int main(void)
     RUN(hostile);
     RUN(null_and_long);
     RUN(regions);
+    RUN(sns_topics);
     T_END("arn");
 }
