@@ -35,7 +35,7 @@ def make_jwt(payload, secret=JWT_SECRET):
 ANON = make_jwt({"role": "anon", "exp": int(time.time()) + 3600})
 ADMIN = make_jwt({"role": "authenticated", "app_metadata": {"role": "admin"},
                   "exp": int(time.time()) + 3600})
-EXPIRED = make_jwt({"role": "anon", "exp": int(time.time()) - 10})
+EXPIRED = make_jwt({"role": "anon", "exp": int(time.time()) - 120})  # past the 60 s leeway
 
 
 def env(pg, db, **kw):
