@@ -480,27 +480,37 @@ static int origin_valid(const char *s, size_t n)
     return p == end;
 }
 
-/* Check each comma-separated entry (blanks around it ignored, empty ones skipped)
- * of the option name with ok(); print one line and return -1 on the first bad one. */
+/* The next entry of a comma-separated list at *p, blanks around it trimmed and
+ * empty entries skipped: its start and length, and *p moved past it. 0 at the end. */
+static int list_next(const char **p, const char **start, size_t *len)
+{
+    const char *s = *p;
+    while (*s == ',' || *s == ' ')
+        s++;
+    const char *e = s;
+    while (*e && *e != ',')
+        e++;
+    const char *t = e;
+    while (t > s && t[-1] == ' ')
+        t--;
+    *p = e;
+    *start = s;
+    *len = (size_t)(t - s);
+    return t > s;
+}
+
+/* Check each entry of the option name's list with ok(); print one line and
+ * return -1 on the first bad one. */
 static int check_list(const char *name, const char *list, int (*ok)(const char *, size_t),
                       const char *what, FILE *err)
 {
-    for (const char *p = list ? list : ""; *p;) {
-        while (*p == ',' || *p == ' ')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',')
-            e++;
-        const char *t = e;
-        while (t > p && t[-1] == ' ')
-            t--;
-        if (t > p && !ok(p, (size_t)(t - p))) {
-            fprintf(err, "%s: \"%.*s\" is not %s\n", name, (int)(t - p > 200 ? 200 : t - p), p,
-                    what);
+    const char *p = list ? list : "", *item;
+    size_t n;
+    while (list_next(&p, &item, &n))
+        if (!ok(item, n)) {
+            fprintf(err, "%s: \"%.*s\" is not %s\n", name, (int)(n > 200 ? 200 : n), item, what);
             return -1;
         }
-        p = e;
-    }
     return 0;
 }
 
@@ -750,22 +760,13 @@ void config_print_markdown(FILE *out)
 
 int config_list_contains(const char *list, const char *item, size_t item_len)
 {
-    if (!list || !item)
+    if (!list || !item || !item_len)
         return 0;
-    const char *p = list;
-    while (*p) {
-        while (*p == ',' || *p == ' ')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',')
-            e++;
-        const char *t = e;
-        while (t > p && t[-1] == ' ')
-            t--;
-        if ((size_t)(t - p) == item_len && item_len > 0 && !memcmp(p, item, item_len))
+    const char *p = list, *e;
+    size_t n;
+    while (list_next(&p, &e, &n))
+        if (n == item_len && !memcmp(e, item, item_len))
             return 1;
-        p = e;
-    }
     return 0;
 }
 
