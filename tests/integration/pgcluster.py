@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import BIN, PG_BIN, _pg_user, clean_env, free_port  # noqa: E402
+from conftest import BIN, PG, PG_BIN, _pg_user, clean_env, free_port  # noqa: E402
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
@@ -19,10 +19,10 @@ def _as_user(user, argv):
     return ["runuser", "-u", user, "--"] + argv if user else argv
 
 
-class Node:
+class Node(PG):
     """One PostgreSQL server: a fresh primary (initdb) or, with primary=, a
-    streaming standby of it (pg_basebackup -R). Same interface as conftest.PG
-    (url, psql, rows), plus promote/stop and is_primary."""
+    streaming standby of it (pg_basebackup -R). conftest.PG's interface (url,
+    psql, rows, start, stop), plus promote and is_primary."""
 
     def __init__(self, root, name, primary=None, sync_standby=None):
         self.user = _pg_user()
@@ -60,27 +60,8 @@ class Node:
     def pg_ctl(self, *args, check=True):
         return self._run([str(PG_BIN / "pg_ctl"), "-D", self.data, *args], check=check)
 
-    def start(self):
-        self.pg_ctl("-l", os.path.join(self.dir, "log"), "-w", "-t", "30", "start")
-
-    def stop(self, mode="fast"):
-        self.pg_ctl("-m", mode, "-w", "stop", check=False)
-
     def promote(self):
         self.pg_ctl("-w", "-t", "30", "promote")
-
-    def url(self, db="postgres"):
-        return f"host={self.dir} port={self.port} user=ivs dbname={db}"
-
-    def psql(self, sql, db="postgres"):
-        r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                            self.url(db), "-c", sql], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(r.stderr)
-        return r.stdout.strip()
-
-    def rows(self, sql, db):
-        return [line.split("|") for line in self.psql(sql, db).splitlines() if line]
 
     def is_primary(self):
         return self.psql("SELECT NOT pg_is_in_recovery()") == "t"
