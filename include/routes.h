@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+struct aws_creds;
 struct config;
 struct db;
 struct http_client;
@@ -21,8 +22,9 @@ struct sns_certs;
 /* /healthz /readyz /metrics */
 struct route_health_ctx {
     struct http_server *http;
-    struct db *db;          /* readiness */
-    struct rolecheck *role; /* readiness: can the role see and update shows? */
+    struct db *db;           /* readiness */
+    struct rolecheck *role;  /* readiness: can the role see and update shows? */
+    struct aws_creds *creds; /* ivs_syncd_aws_credentials{state=...} */
     struct metrics *metrics;
     const int *draining; /* nonzero: /readyz fails */
     double started;      /* wall clock, for ivs_syncd_uptime_seconds */

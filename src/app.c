@@ -237,6 +237,7 @@ int app_init(struct app *a, struct config *cfg)
     a->health_ctx = (struct route_health_ctx){.http = a->http,
                                               .db = a->db,
                                               .role = a->role,
+                                              .creds = a->creds,
                                               .metrics = a->metrics,
                                               .draining = &a->draining,
                                               .started = a->started};

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws_creds.h"
 #include "db.h"
 #include "http_server.h"
 #include "metrics.h"
@@ -73,6 +74,14 @@ static void metrics_route(struct http_ctx *ctx, void *arg)
     metrics_set(rh->metrics, "ivs_syncd_uptime_seconds", NULL, (double)time(NULL) - rh->started);
     metrics_set(rh->metrics, "ivs_syncd_http_inflight", NULL, http_server_inflight(rh->http));
     metrics_set(rh->metrics, "ivs_syncd_ready", NULL, ready(rh));
+    /* one series per state, 1 for the current one (a state set, as Prometheus has them) */
+    static const char *const states[] = {"none", "loading", "ready", "failed"};
+    enum aws_creds_state cs = aws_creds_state(rh->creds);
+    for (int i = 0; i < 4; i++) {
+        char l[32];
+        snprintf(l, sizeof(l), "state=\"%s\"", states[i]);
+        metrics_set(rh->metrics, "ivs_syncd_aws_credentials", l, (int)cs == i);
+    }
     metrics_update_process(rh->metrics);
     struct evbuffer *b = evbuffer_new();
     if (!b) {
@@ -101,6 +110,9 @@ int route_health_register(struct route_health_ctx *rh)
                 "version=\"" IVS_VERSION "\",revision=\"" IVS_GIT_REV "\"", 1);
     metrics_declare(rh->metrics, "ivs_syncd_uptime_seconds", METRIC_GAUGE, "seconds since start");
     metrics_declare(rh->metrics, "ivs_syncd_ready", METRIC_GAUGE, "1 when /readyz answers 200");
+    metrics_declare(rh->metrics, "ivs_syncd_aws_credentials", METRIC_GAUGE,
+                    "AWS credentials: 1 for the current state (none = no source configured, "
+                    "loading, ready, failed = a source is configured but nothing valid is held)");
     /* set at scrape time here; http_server owns the count */
     metrics_declare(rh->metrics, "ivs_syncd_http_inflight", METRIC_GAUGE,
                     "HTTP requests being handled");

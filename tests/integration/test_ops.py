@@ -169,3 +169,17 @@ def test_doctor_listen_held_by_our_own_daemon(pg, db, signer, daemon_factory):
             r.stdout
     finally:
         s.close()
+
+
+def test_credentials_state_gauge(pg, db, signer, daemon_factory):
+    """ivs_syncd_aws_credentials: one series per state, 1 for the current one."""
+    d = daemon_factory(base_env(pg, db, signer))  # no source configured
+    assert d.metric("ivs_syncd_aws_credentials", 'state="none"') == 1
+    assert d.metric("ivs_syncd_aws_credentials", 'state="ready"') == 0
+    d.stop()
+    with FakeIVS() as fake:
+        d = daemon_factory(base_env(pg, db, signer, AWS_ACCESS_KEY_ID="AKIDFAKE",
+                                    AWS_SECRET_ACCESS_KEY="fake-secret",
+                                    AWS_ENDPOINT_URL_IVS=fake.url))
+        assert d.metric("ivs_syncd_aws_credentials", 'state="ready"') == 1
+        assert d.metric("ivs_syncd_aws_credentials", 'state="none"') == 0
